@@ -1,0 +1,1 @@
+"""The mini-swe-agent agent for CooperBench"""

@@ -1,0 +1,1 @@
+"""Google Cloud VM sandboxes for CooperBench"""

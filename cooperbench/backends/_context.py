@@ -1,0 +1,80 @@
+"""The run an agent's sandboxes belong to.
+
+The runner binds the active run before it calls an agent, so an Environment created inside
+the agent (``LocalEnvironment(image=image)``) lands on the run's backend, resolves the task
+image the runner prepared, carries the run's labels, and is tracked so the runner can clean
+it up when the agent hangs or the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cooperbench.backends.base import Backend, RunLabels, Sandbox
+
+
+@dataclass
+class SandboxTracker:
+    """The sandboxes one agent (or one evaluation) created, so they can be cleaned up from outside."""
+
+    sandboxes: list[Sandbox] = field(default_factory=list)
+    closed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, sandbox: Sandbox) -> None:
+        with self._lock:
+            self.sandboxes.append(sandbox)
+            late = self.closed
+        if late:  # the agent was already timed out or interrupted: do not let it keep a sandbox
+            sandbox.cleanup()
+
+    def cleanup(self) -> None:
+        with self._lock:
+            self.closed = True
+            sandboxes = list(self.sandboxes)
+        for sandbox in sandboxes:
+            sandbox.cleanup()
+
+
+@dataclass
+class ActiveRun:
+    backend: Backend
+    labels: RunLabels
+    images: dict[str, str] = field(default_factory=dict)
+    backend_name: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+_active_run: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("cooperbench_active_run", default=None)
+_tracker: contextvars.ContextVar[SandboxTracker | None] = contextvars.ContextVar("cooperbench_tracker", default=None)
+
+
+def active_run() -> ActiveRun | None:
+    return _active_run.get()
+
+
+def current_tracker() -> SandboxTracker | None:
+    return _tracker.get()
+
+
+@contextlib.contextmanager
+def bind_run(run: ActiveRun) -> Iterator[ActiveRun]:
+    token = _active_run.set(run)
+    try:
+        yield run
+    finally:
+        _active_run.reset(token)
+
+
+@contextlib.contextmanager
+def track_sandboxes(tracker: SandboxTracker) -> Iterator[SandboxTracker]:
+    token = _tracker.set(tracker)
+    try:
+        yield tracker
+    finally:
+        _tracker.reset(token)

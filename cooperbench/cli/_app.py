@@ -1,0 +1,80 @@
+"""The typer application and its built-in commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from cooperbench.errors import CooperBenchError
+
+app = typer.Typer(
+    name="cooperbench",
+    help="CooperBench: can AI coding agents work together as teammates?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error the way every command does and return the exit to raise."""
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command("plugins")
+def plugins_command(
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only this kind: agent, backend, connector or evaluator.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """List installed plugins: kind, name, distribution, version, source and status."""
+    from cooperbench.plugins import KINDS, list_plugins
+
+    if kind is not None and kind not in KINDS:
+        raise fail(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    try:
+        regs = list_plugins(kind)
+    except CooperBenchError as exc:  # strict mode turns a broken plugin into an error
+        raise fail(str(exc)) from exc
+    rows = [r.as_dict() for r in regs]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("kind", "name", "distribution", "version", "source", "status")
+    for r in rows:
+        status = "ok" if r["status"] == "ok" else f"[red]error: {r['error']}[/red]"
+        name = r["name"] + (f" ({', '.join(r['aliases'])})" if r["aliases"] else "")
+        table.add_row(r["kind"], name, r["distribution"] or f"({r['plugin']})", r["version"] or "-", r["source"], status)
+    Console(soft_wrap=False).print(table)
+
+
+_BUILT = False
+
+
+def build_app() -> typer.Typer:
+    """Add the run/eval/... commands and every plugin's commands to the app (once)."""
+    global _BUILT
+    if _BUILT:
+        return app
+    _BUILT = True
+    from cooperbench.cli import _commands  # noqa: F401  (registers run, eval, cleanup, validate)
+
+    if os.environ.get("COOPERBENCH_NO_PLUGIN_COMMANDS") != "1":
+        from cooperbench.plugins import get_host
+
+        try:
+            get_host().call_commands_hook(app)
+        except CooperBenchError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from exc
+    return app

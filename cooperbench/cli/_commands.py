@@ -1,0 +1,155 @@
+"""``cooperbench run``, ``eval``, ``validate`` and ``cleanup``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cooperbench.cli._app import app, fail
+from cooperbench.errors import CooperBenchError
+
+# Options shared by the commands that select pairs.
+NameOpt = Annotated[str | None, typer.Option("-n", "--name", help="Run name: logs go to <log-dir>/<name>/. Generated from the experiment's options when omitted.")]
+SubsetOpt = Annotated[str | None, typer.Option("-s", "--subset", help="A subset of <dataset>/subsets/<name>.json, e.g. lite.")]
+RepoOpt = Annotated[str | None, typer.Option("-r", "--repo", help="Only this repository, e.g. llama_index_task.")]
+TaskOpt = Annotated[int | None, typer.Option("-t", "--task", help="Only this task id.")]
+FeaturesOpt = Annotated[str | None, typer.Option("-f", "--features", help="Only pairs of these features, comma-separated, e.g. 1,2.")]
+ConcurrencyOpt = Annotated[int, typer.Option("-c", "--concurrency", min=1, help="Pairs processed at the same time.")]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="Sandbox backend: local (default), docker, modal, gcp, ...")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo pairs that already have results.")]
+DatasetOpt = Annotated[Path | None, typer.Option("--dataset-dir", help="The dataset folder (default: ./dataset).")]
+LogDirOpt = Annotated[Path | None, typer.Option("--log-dir", help="Where run folders are written (default: ./logs).")]
+
+
+def parse_features(raw: str | None) -> list[int] | None:
+    if raw is None:
+        return None
+    try:
+        return [int(x) for x in raw.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise fail(f"--features must be comma-separated feature ids such as 1,2; got {raw!r}") from None
+
+
+@app.command("run")
+def run_command(
+    name: NameOpt = None,
+    subset: SubsetOpt = None,
+    repo: RepoOpt = None,
+    task: TaskOpt = None,
+    features: FeaturesOpt = None,
+    model: Annotated[str | None, typer.Option("-m", "--model", help="LLM model name (LiteLLM style).")] = None,
+    agent: Annotated[str | None, typer.Option("-a", "--agent", help="Agent to run (see `cooperbench plugins --kind agent`).")] = None,
+    concurrency: ConcurrencyOpt = 20,
+    setting: Annotated[str, typer.Option("--setting", help="coop (two agents) or solo (one agent, both features).")] = "coop",
+    backend: BackendOpt = None,
+    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL for messaging; an embedded bus is used when none answers.")] = None,
+    git: Annotated[bool, typer.Option("--git", help="Give agents a shared git remote named `team`.")] = False,
+    no_messaging: Annotated[bool, typer.Option("--no-messaging", help="Disable agent-to-agent messaging.")] = False,
+    no_auto_eval: Annotated[bool, typer.Option("--no-auto-eval", help="Do not evaluate pairs after they run.")] = False,
+    eval_concurrency: Annotated[int, typer.Option("--eval-concurrency", min=1, help="Evaluations at the same time.")] = 10,
+    force: ForceOpt = False,
+    agent_config: Annotated[Path | None, typer.Option("--agent-config", help="YAML with backend, agent and model sections.")] = None,
+    dataset_dir: DatasetOpt = None,
+    log_dir: LogDirOpt = None,
+    agent_timeout: Annotated[float | None, typer.Option("--agent-timeout", help="Wall-time limit per agent, in seconds.")] = None,
+    attempts: Annotated[int, typer.Option("--attempts", min=1, help="Tries per pair within this run for infrastructure errors.")] = 1,
+) -> None:
+    """Run agents on pairs of features (coop or solo), then evaluate them."""
+    from cooperbench.runner import run
+
+    if setting not in ("coop", "solo"):
+        raise fail(f"--setting must be coop or solo, got {setting!r}")
+    try:
+        summary = run(
+            run_name=name,
+            subset=subset,
+            repo=repo,
+            task_id=task,
+            features=parse_features(features),
+            model_name=model,
+            agent=agent,
+            concurrency=concurrency,
+            force=force,
+            redis_url=redis,
+            setting=setting,
+            git_enabled=git,
+            messaging_enabled=not no_messaging,
+            auto_eval=not no_auto_eval,
+            eval_concurrency=eval_concurrency,
+            backend=backend,
+            agent_config=str(agent_config) if agent_config else None,
+            dataset_dir=dataset_dir,
+            logs_dir=log_dir,
+            agent_timeout=agent_timeout,
+            attempts=attempts,
+            _return_summary=True,
+        )
+    except CooperBenchError as exc:
+        raise fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if summary is not None and summary.get("interrupted"):
+        raise typer.Exit(130)
+
+
+@app.command("eval")
+def eval_command(
+    name: Annotated[str, typer.Option("-n", "--name", help="The run to evaluate (a folder under --log-dir).")],
+    subset: SubsetOpt = None,
+    repo: RepoOpt = None,
+    task: TaskOpt = None,
+    features: FeaturesOpt = None,
+    concurrency: ConcurrencyOpt = 10,
+    backend: BackendOpt = None,
+    force: ForceOpt = False,
+    dataset_dir: DatasetOpt = None,
+    log_dir: LogDirOpt = None,
+    evaluator: Annotated[str, typer.Option("--evaluator", help="Evaluator plugin to use.")] = "merge",
+) -> None:
+    """Evaluate the patches of a run: merge them and run each feature's tests."""
+    from cooperbench.evaluation import evaluate
+
+    try:
+        evaluate(
+            run_name=name,
+            subset=subset,
+            repo=repo,
+            task_id=task,
+            features=parse_features(features),
+            concurrency=concurrency,
+            backend=backend,
+            force=force,
+            dataset_dir=dataset_dir,
+            logs_dir=log_dir,
+            evaluator=evaluator,
+        )
+    except CooperBenchError as exc:
+        raise fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+@app.command("cleanup")
+def cleanup_command(
+    run: Annotated[str | None, typer.Option("--run", help="Only resources of this run name.")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="Only this backend (default: every installed one).")] = None,
+) -> None:
+    """Remove sandboxes, containers, networks and workspaces that crashed or killed runs left behind."""
+    from cooperbench.backends import get_backend, list_backends
+
+    names = [backend] if backend else list_backends()
+    total = 0
+    for bname in names:
+        try:
+            removed = get_backend(bname).cleanup(run_name=run)
+        except CooperBenchError as exc:
+            if backend:
+                raise fail(str(exc)) from exc
+            typer.echo(f"{bname}: skipped ({exc})", err=True)
+            continue
+        for item in removed:
+            typer.echo(f"{bname}: removed {item}")
+        total += len(removed)
+    typer.echo(f"Removed {total} resource(s).")

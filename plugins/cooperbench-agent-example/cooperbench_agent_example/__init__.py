@@ -1,0 +1,1 @@
+"""An example third-party CooperBench agent; the template for plugin authors"""
