@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from cooperbench.dataset import Task
 
 __all__ = [
-    "REPO_DIR",
     "PATCHES_DIR",
+    "REPO_DIR",
     "Backend",
     "ExecResult",
     "GitServer",
@@ -54,7 +54,11 @@ class RunLabels:
     run_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     def as_labels(self) -> dict[str, str]:
-        return {"cooperbench.run_name": self.run_name, "cooperbench.run_id": self.run_id, "cooperbench.pid": str(os.getpid())}
+        return {
+            "cooperbench.run_name": self.run_name,
+            "cooperbench.run_id": self.run_id,
+            "cooperbench.pid": str(os.getpid()),
+        }
 
 
 @dataclass

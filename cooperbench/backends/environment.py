@@ -65,15 +65,16 @@ class SandboxEnvironment:
         if tracker is not None:
             tracker.add(self.sandbox)
 
-    def execute(self, command: str | dict[str, Any], timeout: float | None = None, cwd: str | None = None) -> dict[str, Any]:
+    def execute(
+        self, command: str | dict[str, Any], timeout: float | None = None, cwd: str | None = None
+    ) -> dict[str, Any]:
         """Run ``command`` (a string, or ``{"command": str}``) and return ``{"output", "returncode"}``.
 
         ``timed_out`` is also set when the command was killed at its timeout.
         """
-        if isinstance(command, dict):
-            command = command["command"]
+        line: str = command["command"] if isinstance(command, dict) else command
         result: ExecResult = self.sandbox.exec(
-            command, timeout=timeout if timeout is not None else self.timeout, env=self.env or None, cwd=cwd or self.cwd
+            line, timeout=timeout if timeout is not None else self.timeout, env=self.env or None, cwd=cwd or self.cwd
         )
         return result.to_dict()
 
@@ -84,5 +85,7 @@ class SandboxEnvironment:
     def __enter__(self) -> SandboxEnvironment:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.cleanup()

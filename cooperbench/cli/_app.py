@@ -48,14 +48,28 @@ def plugins_command(
         typer.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    # Names fold rather than end in "…", so a narrow terminal or a pipe still shows them whole.
     table = Table("kind", "name", "distribution", "version", "source", "status")
+    for column in table.columns:
+        column.overflow = "fold"
+    broken = []
     for r in rows:
-        status = "ok" if r["status"] == "ok" else f"[red]error: {r['error']}[/red]"
         name = r["name"] + (f" ({', '.join(r['aliases'])})" if r["aliases"] else "")
-        table.add_row(r["kind"], name, r["distribution"] or f"({r['plugin']})", r["version"] or "-", r["source"], status)
-    Console(soft_wrap=False).print(table)
+        origin = r["distribution"] or f"({r['plugin']})"
+        status = "ok" if r["status"] == "ok" else "[red]error (see below)[/red]"
+        if r["status"] != "ok":
+            broken.append(f"{r['kind']} {r['name']} from {origin}: {r['error']}")
+        table.add_row(*(escape(str(v)) for v in (r["kind"], name, origin, r["version"] or "-", r["source"])), status)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:  # a pipe or a file has no width: never fold a name there
+        console.width = max(console.width, 200)
+    console.print(table)
+    # Errors go below the table in full: a table cell would wrap or cut the reason a user needs.
+    for line in broken:
+        console.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True)
 
 
 _BUILT = False

@@ -11,13 +11,26 @@ from cooperbench.cli._app import app, fail
 from cooperbench.errors import CooperBenchError
 
 # Options shared by the commands that select pairs.
-NameOpt = Annotated[str | None, typer.Option("-n", "--name", help="Run name: logs go to <log-dir>/<name>/. Generated from the experiment's options when omitted.")]
-SubsetOpt = Annotated[str | None, typer.Option("-s", "--subset", help="A subset of <dataset>/subsets/<name>.json, e.g. lite.")]
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-n",
+        "--name",
+        help="Run name: logs go to <log-dir>/<name>/. Generated from the experiment's options when omitted.",
+    ),
+]
+SubsetOpt = Annotated[
+    str | None, typer.Option("-s", "--subset", help="A subset of <dataset>/subsets/<name>.json, e.g. lite.")
+]
 RepoOpt = Annotated[str | None, typer.Option("-r", "--repo", help="Only this repository, e.g. llama_index_task.")]
 TaskOpt = Annotated[int | None, typer.Option("-t", "--task", help="Only this task id.")]
-FeaturesOpt = Annotated[str | None, typer.Option("-f", "--features", help="Only pairs of these features, comma-separated, e.g. 1,2.")]
+FeaturesOpt = Annotated[
+    str | None, typer.Option("-f", "--features", help="Only pairs of these features, comma-separated, e.g. 1,2.")
+]
 ConcurrencyOpt = Annotated[int, typer.Option("-c", "--concurrency", min=1, help="Pairs processed at the same time.")]
-BackendOpt = Annotated[str | None, typer.Option("--backend", help="Sandbox backend: local (default), docker, modal, gcp, ...")]
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", help="Sandbox backend: local (default), docker, modal, gcp, ...")
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo pairs that already have results.")]
 DatasetOpt = Annotated[Path | None, typer.Option("--dataset-dir", help="The dataset folder (default: ./dataset).")]
 LogDirOpt = Annotated[Path | None, typer.Option("--log-dir", help="Where run folders are written (default: ./logs).")]
@@ -40,21 +53,35 @@ def run_command(
     task: TaskOpt = None,
     features: FeaturesOpt = None,
     model: Annotated[str | None, typer.Option("-m", "--model", help="LLM model name (LiteLLM style).")] = None,
-    agent: Annotated[str | None, typer.Option("-a", "--agent", help="Agent to run (see `cooperbench plugins --kind agent`).")] = None,
+    agent: Annotated[
+        str | None, typer.Option("-a", "--agent", help="Agent to run (see `cooperbench plugins --kind agent`).")
+    ] = None,
     concurrency: ConcurrencyOpt = 20,
-    setting: Annotated[str, typer.Option("--setting", help="coop (two agents) or solo (one agent, both features).")] = "coop",
+    setting: Annotated[
+        str, typer.Option("--setting", help="coop (two agents) or solo (one agent, both features).")
+    ] = "coop",
     backend: BackendOpt = None,
-    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL for messaging; an embedded bus is used when none answers.")] = None,
+    redis: Annotated[
+        str | None, typer.Option("--redis", help="Redis URL for messaging; an embedded bus is used when none answers.")
+    ] = None,
     git: Annotated[bool, typer.Option("--git", help="Give agents a shared git remote named `team`.")] = False,
     no_messaging: Annotated[bool, typer.Option("--no-messaging", help="Disable agent-to-agent messaging.")] = False,
     no_auto_eval: Annotated[bool, typer.Option("--no-auto-eval", help="Do not evaluate pairs after they run.")] = False,
-    eval_concurrency: Annotated[int, typer.Option("--eval-concurrency", min=1, help="Evaluations at the same time.")] = 10,
+    eval_concurrency: Annotated[
+        int, typer.Option("--eval-concurrency", min=1, help="Evaluations at the same time.")
+    ] = 10,
     force: ForceOpt = False,
-    agent_config: Annotated[Path | None, typer.Option("--agent-config", help="YAML with backend, agent and model sections.")] = None,
+    agent_config: Annotated[
+        Path | None, typer.Option("--agent-config", help="YAML with backend, agent and model sections.")
+    ] = None,
     dataset_dir: DatasetOpt = None,
     log_dir: LogDirOpt = None,
-    agent_timeout: Annotated[float | None, typer.Option("--agent-timeout", help="Wall-time limit per agent, in seconds.")] = None,
-    attempts: Annotated[int, typer.Option("--attempts", min=1, help="Tries per pair within this run for infrastructure errors.")] = 1,
+    agent_timeout: Annotated[
+        float | None, typer.Option("--agent-timeout", help="Wall-time limit per agent, in seconds.")
+    ] = None,
+    attempts: Annotated[
+        int, typer.Option("--attempts", min=1, help="Tries per pair within this run for infrastructure errors.")
+    ] = 1,
 ) -> None:
     """Run agents on pairs of features (coop or solo), then evaluate them."""
     from cooperbench.runner import run
@@ -134,7 +161,9 @@ def eval_command(
 @app.command("cleanup")
 def cleanup_command(
     run: Annotated[str | None, typer.Option("--run", help="Only resources of this run name.")] = None,
-    backend: Annotated[str | None, typer.Option("--backend", help="Only this backend (default: every installed one).")] = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="Only this backend (default: every installed one).")
+    ] = None,
 ) -> None:
     """Remove sandboxes, containers, networks and workspaces that crashed or killed runs left behind."""
     from cooperbench.backends import get_backend, list_backends

@@ -47,7 +47,12 @@ def load_task(task_dir: Path, repo: str | None = None) -> Task | None:
         if not (child / "feature.md").is_file():
             raise DatasetError(f"{child / 'feature.md'}: missing feature description")
         feature_ids.append(int(fmatch.group(1)))
-    task = Task(repo=repo or task_dir.parent.name, task_id=int(match.group(1)), path=task_dir, feature_ids=tuple(sorted(feature_ids)))
+    task = Task(
+        repo=repo or task_dir.parent.name,
+        task_id=int(match.group(1)),
+        path=task_dir,
+        feature_ids=tuple(sorted(feature_ids)),
+    )
     if len(task.feature_ids) < 2:
         warnings.warn(
             f"{task_dir}: skipped, a task needs at least 2 features (found {len(task.feature_ids)})",
@@ -105,7 +110,9 @@ def load_subset(dataset_dir: str | Path, name: str) -> dict[tuple[str, int], lis
             pairs = entry.get("pairs")
             parsed = None if pairs is None else [tuple(sorted((int(a), int(b)))) for a, b in pairs]
         except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{path}: tasks[{i}] is malformed (needs repo, task_id and pairs [[a, b], ...]): {exc!r}") from exc
+            raise DatasetError(
+                f"{path}: tasks[{i}] is malformed (needs repo, task_id and pairs [[a, b], ...]): {exc!r}"
+            ) from exc
         if parsed is None:
             selection[key] = None
         else:
@@ -152,7 +159,7 @@ def discover_pairs(
 
     selection = load_subset(dataset_dir, subset)
     all_tasks = {(t.repo, t.task_id) for t in load_tasks(dataset_dir)} if (repo or task_id is not None) else set(by_key)
-    pairs = []
+    pairs: list[Pair] = []
     for (srepo, stask), spairs in selection.items():
         if (srepo, stask) not in all_tasks:
             raise DatasetError(f"subset {subset!r} names {srepo}/task{stask}, which is not in {dataset_dir}")

@@ -1,0 +1,320 @@
+"""Running the agents of one pair and writing what they produced."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cooperbench.agents import AgentResult
+from cooperbench.backends import Backend, GitServer, RunLabels
+from cooperbench.backends._context import ActiveRun, SandboxTracker, bind_run, track_sandboxes
+from cooperbench.dataset import Pair
+from cooperbench.errors import InfraError
+from cooperbench.io import write_json_atomic, write_text_atomic
+from cooperbench.runner._options import RunOptions
+from cooperbench.runner._paths import agent_ids, pair_dir
+from cooperbench.runner._summary import RESULT_FILE
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+# How long a timed-out or interrupted agent gets to notice its sandbox is gone.
+_GRACE_SECONDS = 5.0
+
+
+class PairInterrupted(Exception):
+    """The run was interrupted while this pair was in progress; nothing is marked done."""
+
+
+@dataclass
+class RunContext:
+    """Everything the pairs of one run share."""
+
+    options: RunOptions
+    labels: RunLabels
+    backend: Backend
+    runner_cls: Any
+    images: dict[str, str]
+    connector_url: str | None  # transport URL without namespace, e.g. redis://localhost:6379/0 or embedded://
+    stop: threading.Event = field(default_factory=threading.Event)
+    trackers: set[SandboxTracker] = field(default_factory=set)
+    git_servers: set[Any] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def interrupt_cleanup(self) -> None:
+        """Destroy every sandbox and git server still alive (Ctrl-C)."""
+        self.stop.set()
+        with self.lock:
+            trackers, servers = list(self.trackers), list(self.git_servers)
+        for tracker in trackers:
+            tracker.cleanup()
+        for server in servers:
+            server.cleanup()
+
+
+@dataclass
+class _AgentRun:
+    agent_id: str
+    features: list[int]
+    tracker: SandboxTracker = field(default_factory=SandboxTracker)
+    result: AgentResult | None = None
+    error: str | None = None
+    error_kind: str | None = None  # agent_error | infra_error | timeout
+    traceback: str | None = None
+    started: float = 0.0
+    duration: float = 0.0
+
+
+def _task_text(pair: Pair, features: list[int]) -> str:
+    if len(features) == 1:
+        return pair.task.feature_text(features[0])
+    return "\n\n---\n\n".join(f"## Feature {f}\n\n{pair.task.feature_text(f).strip()}" for f in features)
+
+
+def _open_bus(ctx: RunContext, namespace: str) -> Any:
+    from cooperbench.messaging import open_bus, with_namespace
+
+    assert ctx.connector_url is not None
+    return open_bus(with_namespace(ctx.connector_url, namespace))
+
+
+def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1) -> dict[str, Any]:
+    """Run the agents of ``pair`` concurrently and write the pair's folder (result.json last).
+
+    Returns:
+        The result record written to result.json.
+
+    Raises:
+        PairInterrupted: the run was stopped meanwhile; result.json is not written.
+    """
+    opts = ctx.options
+    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ids = agent_ids(opts.setting, pair)
+    features_of = (
+        {ids[0]: list(pair.features)}
+        if opts.setting == "solo"
+        else {a: [f] for a, f in zip(ids, pair.features, strict=True)}
+    )
+    runs = [_AgentRun(a, features_of[a]) for a in ids]
+    coop = opts.setting == "coop"
+    namespace = f"{opts.run_name}:{ctx.labels.run_id}:{pair.key}:{attempt}"
+    started = time.time()
+
+    bus = None
+    git_server: GitServer | None = None
+    try:
+        if coop and opts.messaging_enabled and ctx.connector_url:
+            bus = _open_bus(ctx, namespace)
+        if coop and opts.git_enabled:
+            git_server = ctx.backend.create_git_server(run=ctx.labels)
+            with ctx.lock:
+                ctx.git_servers.add(git_server)
+        image = pair.task.image_name(opts.image_prefix)
+        active = ActiveRun(backend=ctx.backend, labels=ctx.labels, images=ctx.images, backend_name=opts.backend)
+        threads = []
+        for run in runs:
+            kwargs = _agent_kwargs(ctx, pair, run, ids, image, out_dir, bus, git_server)
+            thread = threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(_agent_main, ctx, active, run, kwargs),
+                name=f"{pair.key}:{run.agent_id}",
+                daemon=True,
+            )
+            with ctx.lock:
+                ctx.trackers.add(run.tracker)
+            run.started = time.monotonic()
+            thread.start()
+            threads.append(thread)
+        _wait_for_agents(ctx, runs, threads)
+        if ctx.stop.is_set():
+            raise PairInterrupted(pair.key)
+        conversation = [m.as_ledger_entry() for m in bus.ledger()] if bus is not None else []
+    except InfraError as exc:
+        if ctx.stop.is_set():
+            raise PairInterrupted(pair.key) from exc
+        for run in runs:
+            if run.error_kind is None:
+                run.error_kind, run.error = "infra_error", f"{type(exc).__name__}: {exc}"
+        conversation = []
+    finally:
+        for run in runs:
+            run.tracker.cleanup()
+            with ctx.lock:
+                ctx.trackers.discard(run.tracker)
+        if git_server is not None:
+            git_server.cleanup()
+            with ctx.lock:
+                ctx.git_servers.discard(git_server)
+        if bus is not None:
+            with contextlib.suppress(InfraError):  # the ledger is saved already; a dead Redis loses nothing
+                bus.purge()
+            bus.close()
+
+    return _write_pair(ctx, pair, out_dir, runs, conversation, started, attempt)
+
+
+def _agent_kwargs(
+    ctx: RunContext,
+    pair: Pair,
+    run: _AgentRun,
+    ids: list[str],
+    image: str,
+    out_dir: Path,
+    bus: Any,
+    git_server: GitServer | None,
+) -> dict[str, Any]:
+    opts = ctx.options
+    config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in opts.config.items()}
+    config.setdefault("backend", {})["name"] = opts.backend
+    config["task"] = {
+        "repo": pair.repo,
+        "task_id": pair.task_id,
+        "features": run.features,
+        "pair_features": list(pair.features),
+        "task_dir": str(pair.task.path),
+        "dataset_dir": str(opts.dataset_dir),
+    }
+    config["run"] = {"run_name": opts.run_name, "run_id": ctx.labels.run_id, "setting": opts.setting, "pair": pair.key}
+    coop = opts.setting == "coop"
+    return {
+        "task": _task_text(pair, run.features),
+        "image": image,
+        "agent_id": run.agent_id,
+        "model_name": opts.model_name,
+        "agents": ids,
+        "comm_url": bus.url if bus is not None else None,
+        "git_server_url": git_server.url if git_server is not None else None,
+        "git_enabled": bool(coop and opts.git_enabled),
+        "messaging_enabled": bool(coop and opts.messaging_enabled and bus is not None),
+        "config": config,
+        "agent_config": opts.agent_config_path,
+        "log_dir": str(out_dir),
+    }
+
+
+def _agent_main(ctx: RunContext, active: ActiveRun, run: _AgentRun, kwargs: dict[str, Any]) -> None:
+    with bind_run(active), track_sandboxes(run.tracker):
+        try:
+            result = ctx.runner_cls().run(kwargs.pop("task"), kwargs.pop("image"), **kwargs)
+            if not isinstance(result, AgentResult):
+                raise TypeError(f"{ctx.runner_cls.__name__}.run returned {type(result).__name__}, not AgentResult")
+            run.result = result
+        except InfraError as exc:
+            run.error_kind, run.error, run.traceback = (
+                "infra_error",
+                f"{type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
+        except BaseException as exc:  # an agent's failure is a result, never the harness's crash
+            run.error_kind, run.error, run.traceback = (
+                "agent_error",
+                f"{type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
+        finally:
+            run.duration = time.monotonic() - run.started
+
+
+def _wait_for_agents(ctx: RunContext, runs: list[_AgentRun], threads: list[threading.Thread]) -> None:
+    limit = ctx.options.agent_timeout
+    for run, thread in zip(runs, threads, strict=True):
+        while thread.is_alive():
+            if ctx.stop.is_set():
+                break
+            remaining = None if limit is None else run.started + limit - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                run.error_kind = "timeout"
+                run.error = f"agent exceeded its wall-time limit of {limit:g} s"
+                run.tracker.cleanup()  # the agent's next command fails; its sandboxes are gone either way
+                thread.join(_GRACE_SECONDS)
+                run.duration = time.monotonic() - run.started
+                break
+            thread.join(min(0.5, remaining) if remaining is not None else 0.5)
+    if ctx.stop.is_set():
+        for run in runs:
+            run.tracker.cleanup()
+
+
+def _write_pair(
+    ctx: RunContext,
+    pair: Pair,
+    out_dir: Path,
+    runs: list[_AgentRun],
+    conversation: list[dict[str, Any]],
+    started: float,
+    attempt: int,
+) -> dict[str, Any]:
+    opts = ctx.options
+    agents: dict[str, Any] = {}
+    totals: dict[str, Any] = {"cost": 0.0, "steps": 0, **dict.fromkeys(TOKEN_FIELDS, 0)}
+    for run in runs:
+        res = run.result if run.error_kind is None else None
+        patch = res.patch if res is not None else ""
+        if run.result is not None and run.error_kind == "timeout":
+            patch = run.result.patch  # finished during the grace period: keep its work
+        write_text_atomic(
+            out_dir / f"{run.agent_id}.patch", patch if not patch or patch.endswith("\n") else patch + "\n"
+        )
+        if res is not None and not (out_dir / f"{run.agent_id}_traj.json").exists():
+            write_json_atomic(out_dir / f"{run.agent_id}_traj.json", res.messages)
+        record: dict[str, Any] = {
+            "features": run.features,
+            "status": res.status if res is not None else ("Timeout" if run.error_kind == "timeout" else "Error"),
+            "error": run.error or (res.error if res is not None else None),
+            "error_kind": run.error_kind,
+            "duration_s": round(run.duration, 3),
+            "patch_file": f"{run.agent_id}.patch",
+            "patch_bytes": len(patch.encode()),
+        }
+        for key in ("cost", "steps", "sent_messages", *TOKEN_FIELDS):
+            record[key] = getattr(res, key) if res is not None else 0
+        for key in ("cost", "steps", *TOKEN_FIELDS):
+            totals[key] += record[key]
+        if res is not None and res.status.lower() == "error" and run.error_kind is None:
+            run.error_kind = "agent_error"
+            record["error_kind"] = "agent_error"
+        agents[run.agent_id] = record
+        _append_harness_log(out_dir / f"{run.agent_id}.log", run, record)
+
+    kinds = [r.error_kind for r in runs if r.error_kind]
+    outcome = next((k for k in ("infra_error", "timeout", "agent_error") if k in kinds), "pending_eval")
+    write_json_atomic(out_dir / "conversation.json", conversation)
+    result = {
+        "repo": pair.repo,
+        "task_id": pair.task_id,
+        "features": list(pair.features),
+        "setting": opts.setting,
+        "run_name": opts.run_name,
+        "run_id": ctx.labels.run_id,
+        "agent": opts.agent,
+        "model": opts.model_name,
+        "outcome": outcome,
+        "error": next((r.error for r in runs if r.error), None),
+        "agents": agents,
+        "totals": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in totals.items()},
+        "messages": len(conversation),
+        "attempt": attempt,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "duration_s": round(time.time() - started, 3),
+    }
+    write_json_atomic(out_dir / RESULT_FILE, result)
+    return result
+
+
+def _append_harness_log(path: Path, run: _AgentRun, record: dict[str, Any]) -> None:
+    lines = [
+        "",
+        f"=== cooperbench: {run.agent_id} finished: status={record['status']} duration={record['duration_s']}s ===",
+    ]
+    if run.error:
+        lines.append(f"error ({run.error_kind}): {run.error}")
+    if run.traceback:
+        lines.append(run.traceback.rstrip())
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")

@@ -1,0 +1,103 @@
+"""Console output of a run: a progress bar and one line per finished pair."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from cooperbench.dataset import Pair
+
+_MARK = {"pass": "[green]✓[/green]", "pending_eval": "[cyan]•[/cyan]"}
+
+
+class Reporter:
+    """Thread-safe progress reporting (rich on a terminal, plain lines otherwise)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=False, highlight=False)
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self.failed = 0
+        self.done = 0
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+
+    def start(self, opts: Any, *, total: int, skipped: int, run_path: Path, connector: str | None) -> None:
+        messaging = "off" if connector is None else connector.split("://")[0]
+        git = "on" if opts.git_enabled else "off"
+        self.console.print(
+            f"Run [bold]{opts.run_name}[/bold]: {total} pair(s), {opts.setting}, agent {opts.agent}, model "
+            f"{opts.model_name}, backend {opts.backend}, messaging {messaging}, git {git}"
+            + (f"; {skipped} already done (use --force to redo)" if skipped else ""),
+            highlight=False,
+        )
+        self._progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("failed {task.fields[failed]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("pairs", total=total, completed=skipped, failed=0)
+        self._progress.start()
+
+    def pair_finished(self, pair: Pair, result: dict[str, Any], outcome: str | None) -> None:
+        outcome = outcome or "?"
+        cost = float((result.get("totals") or {}).get("cost") or 0.0)
+        seconds = float(result.get("duration_s") or 0.0)
+        mark = _MARK.get(outcome, "[red]✗[/red]")
+        with self._lock:
+            self.done += 1
+            if outcome != "pass":
+                self.failed += 1
+            line = f"{mark} {pair.key:<40} {outcome:<15} ${cost:.4f} {seconds:7.1f}s"
+            err = result.get("error")
+            if err and outcome in ("agent_error", "infra_error", "timeout"):
+                line += f"  {str(err).splitlines()[0][:120]}"
+            self.console.print(line, highlight=False)
+            self._advance()
+
+    def pair_failed(self, pair: Pair, error: BaseException) -> None:
+        with self._lock:
+            self.done += 1
+            self.failed += 1
+            self.console.print(
+                f"[red]✗[/red] {pair.key}: harness error: {type(error).__name__}: {error}", highlight=False
+            )
+            self._advance()
+
+    def _advance(self) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, failed=self.failed)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def final(self, summary: dict[str, Any], run_path: Path, *, interrupted: bool, skipped: int) -> None:
+        rate = summary.get("pass_rate") or {}
+        outcomes = ", ".join(f"{k} {v}" for k, v in (summary.get("outcomes") or {}).items()) or "none"
+        if interrupted:
+            self.console.print(
+                f"Interrupted: {summary.get('pairs', 0)} pair(s) saved in {run_path} ({outcomes}); "
+                "unfinished pairs were not marked done: run the same command again to resume.",
+                highlight=False,
+            )
+            return
+        self.console.print(
+            f"Done: {outcomes}. Pass rate {rate.get('rate', 0):.1%} "
+            f"({rate.get('passed', 0)}/{rate.get('counted', 0)}), "
+            f"cost ${summary.get('cost', 0):.4f}. Results in {run_path}",
+            highlight=False,
+        )

@@ -1,0 +1,410 @@
+"""``run()``: select pairs, run them concurrently, evaluate, summarize, resume."""
+
+from __future__ import annotations
+
+import os
+import platform
+import queue
+import socket
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from cooperbench.backends import RunLabels, get_backend
+from cooperbench.dataset import Pair, discover_pairs
+from cooperbench.errors import ConfigError, CooperBenchError, InfraError
+from cooperbench.io import read_json, write_json_atomic
+from cooperbench.plugins import get_host
+from cooperbench.runner._options import RunOptions, generate_run_name, load_agent_config
+from cooperbench.runner._pair import PairInterrupted, RunContext, run_pair
+from cooperbench.runner._paths import pair_dir, run_dir
+from cooperbench.runner._progress import Reporter
+from cooperbench.runner._summary import is_done, pair_outcome, summarize
+from cooperbench.settings import defaults
+
+
+def run(
+    run_name: str | None = None,
+    subset: str | None = None,
+    repo: str | None = None,
+    task_id: int | None = None,
+    features: list[int] | None = None,
+    model_name: str | None = None,
+    agent: str | None = None,
+    concurrency: int = 20,
+    force: bool = False,
+    redis_url: str | None = None,
+    setting: str = "coop",
+    git_enabled: bool = False,
+    messaging_enabled: bool = True,
+    auto_eval: bool = True,
+    eval_concurrency: int = 10,
+    backend: str | None = None,
+    agent_config: str | None = None,
+    *,
+    dataset_dir: str | Path | None = None,
+    logs_dir: str | Path | None = None,
+    config: dict[str, Any] | None = None,
+    agent_timeout: float | None = None,
+    attempts: int = 1,
+    _return_summary: bool = False,
+) -> dict[str, Any] | None:
+    """Run an agent on pairs of features and write ``logs/<run_name>/``.
+
+    Args:
+        run_name: the experiment's folder name; generated from the options when ``None``.
+        subset: a subset name under ``<dataset>/subsets`` (e.g. ``"lite"``).
+        repo: only this repository (e.g. ``"llama_index_task"``).
+        task_id: only this task id (``0`` is valid).
+        features: only pairs of these features (``[1, 2]`` is one pair).
+        model_name: the LLM (default from settings: ``vertex_ai/gemini-3-flash-preview``).
+        agent: a registered agent (default ``mini_swe_agent``).
+        concurrency: pairs run at the same time.
+        force: rerun pairs that already have a result.
+        redis_url: where messaging looks for Redis; an in-process bus is used when none answers.
+        setting: ``"coop"`` (two agents, one feature each) or ``"solo"`` (one agent, both features).
+        git_enabled: give coop agents a shared git remote ``team``.
+        messaging_enabled: let coop agents message each other.
+        auto_eval: evaluate each pair after it runs.
+        eval_concurrency: evaluations at the same time.
+        backend: a registered sandbox backend (default ``local``).
+        agent_config: a YAML file with ``backend``, ``agent``, ``model``, ``environment`` sections.
+        dataset_dir: the dataset folder (default ``./dataset``).
+        logs_dir: where run folders go (default ``./logs``).
+        config: a configuration dict merged over ``agent_config``.
+        agent_timeout: wall-time limit per agent in seconds; a stuck agent ends as ``timeout``.
+        attempts: tries per pair within this run when it ends in ``infra_error``.
+
+    Returns:
+        ``None`` (the summary is in ``logs/<run_name>/summary.json``).
+
+    Raises:
+        CooperBenchError: invalid options, an unknown agent or backend, a malformed dataset
+            or config; raised before any sandbox starts.
+    """
+    opts = _resolve_options(**{k: v for k, v in locals().items() if k != "_return_summary"})
+    summary = _execute(opts)
+    return summary if _return_summary else None
+
+
+def _resolve_options(**kw: Any) -> RunOptions:
+    d = defaults()
+    setting = kw["setting"]
+    if setting not in ("coop", "solo"):
+        raise ConfigError(f"setting must be 'coop' or 'solo', got {setting!r}")
+    if kw["concurrency"] < 1 or kw["eval_concurrency"] < 1 or kw["attempts"] < 1:
+        raise ConfigError("concurrency, eval_concurrency and attempts must be at least 1")
+    config = load_agent_config(kw["agent_config"], kw["config"])
+    agent = kw["agent"] or d.agent
+    model_name = kw["model_name"] or d.model
+    backend = kw["backend"] or (config.get("backend") or {}).get("name") or d.backend
+    name = kw["run_name"] or generate_run_name(
+        setting=setting,
+        agent=agent,
+        model_name=model_name,
+        subset=kw["subset"],
+        repo=kw["repo"],
+        task_id=kw["task_id"],
+        features=kw["features"],
+        git_enabled=kw["git_enabled"],
+        messaging_enabled=kw["messaging_enabled"],
+        config=config,
+    )
+    if "/" in name or name in ("", ".", ".."):
+        raise ConfigError(f"invalid run name {name!r}: it must be a plain folder name")
+    return RunOptions(
+        run_name=name,
+        setting=setting,
+        agent=agent,
+        model_name=model_name,
+        backend=backend,
+        dataset_dir=Path(kw["dataset_dir"] or d.dataset_dir).expanduser(),
+        logs_dir=Path(kw["logs_dir"] or d.logs_dir).expanduser(),
+        subset=kw["subset"],
+        repo=kw["repo"],
+        task_id=kw["task_id"],
+        features=kw["features"],
+        concurrency=kw["concurrency"],
+        force=kw["force"],
+        redis_url=kw["redis_url"] or d.redis_url,
+        git_enabled=kw["git_enabled"],
+        messaging_enabled=kw["messaging_enabled"],
+        auto_eval=kw["auto_eval"],
+        eval_concurrency=kw["eval_concurrency"],
+        agent_config_path=kw["agent_config"],
+        config=config,
+        agent_timeout=kw["agent_timeout"],
+        attempts=kw["attempts"],
+        image_prefix=d.image_prefix,
+    )
+
+
+def _choose_connector(opts: RunOptions, runner_cls: Any) -> str | None:
+    """Redis when it answers at ``redis_url``; else the embedded bus when every agent runs in this process."""
+    if opts.setting != "coop" or not opts.messaging_enabled:
+        return None
+    from cooperbench.messaging import redis_available
+
+    if redis_available(opts.redis_url):
+        return opts.redis_url
+    if getattr(runner_cls, "out_of_process", False):
+        raise InfraError(
+            f"Redis does not answer at {opts.redis_url}, and agent {opts.agent!r} runs outside the harness process, "
+            "so it needs Redis for messaging: start redis-server or pass --redis URL (or use --no-messaging)"
+        )
+    return "embedded://"
+
+
+def _provenance(opts: RunOptions, pairs: list[Pair], images: dict[str, str]) -> dict[str, Any]:
+    import hashlib
+
+    from cooperbench import __version__
+
+    digest = hashlib.sha256()
+    for task in sorted({p.task for p in pairs}, key=lambda t: t.key):
+        digest.update(f"{task.key}:{task.content_hash}\n".encode())
+    plugins = {}
+    for reg in get_host().registrations():
+        if reg.distribution and reg.error is None:
+            plugins[reg.distribution] = reg.version
+    return {
+        "cooperbench_version": __version__,
+        "plugin_versions": plugins,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "dataset_dir": str(opts.dataset_dir.resolve()),
+        "dataset_hash": digest.hexdigest()[:16],
+        "images": images,
+        "model": opts.model_name,
+        "sampling": {
+            k: v for k, v in (opts.config.get("model") or {}).items() if k in ("temperature", "top_p", "max_tokens")
+        }
+        | {k: v for k, v in (opts.config.get("agent") or {}).items() if k == "temperature"},
+    }
+
+
+def _write_config(opts: RunOptions, labels: RunLabels, pairs: list[Pair], images: dict[str, str]) -> None:
+    path = run_dir(opts.logs_dir, opts.run_name) / "config.json"
+    previous = read_json(path)
+    invocations = list(previous.get("invocations", [])) if isinstance(previous, dict) else []
+    invocations.append(
+        {"run_id": labels.run_id, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pid": os.getpid()}
+    )
+    write_json_atomic(
+        path,
+        {
+            **opts.describe(),
+            "pairs": len(pairs),
+            "provenance": _provenance(opts, pairs, images),
+            "invocations": invocations,
+        },
+    )
+
+
+def _execute(opts: RunOptions) -> dict[str, Any]:
+    # Everything that can be wrong with the request fails here, before any sandbox starts.
+    host = get_host()
+    runner_cls = host.get("agent", opts.agent).load()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pairs = discover_pairs(
+            opts.dataset_dir, subset=opts.subset, repo=opts.repo, task_id=opts.task_id, features=opts.features
+        )
+    backend_options = {k: v for k, v in (opts.config.get("backend") or {}).items() if k != "name"}
+    backend = get_backend(opts.backend, **backend_options)
+    preflight = getattr(runner_cls, "preflight", None)
+    if callable(preflight):
+        preflight(opts.model_name, opts.config)
+    if opts.auto_eval:
+        from cooperbench.evaluation import get_evaluator
+
+        evaluator = get_evaluator("merge")
+    else:
+        evaluator = None
+    reporter = Reporter()
+    for w in caught:
+        reporter.warn(str(w.message))
+    if not pairs:
+        raise ConfigError(
+            f"no pairs selected in {opts.dataset_dir} (subset={opts.subset}, repo={opts.repo}, task={opts.task_id})"
+        )
+
+    rdir = run_dir(opts.logs_dir, opts.run_name)
+    todo = [p for p in pairs if opts.force or not is_done(pair_dir(opts.logs_dir, opts.run_name, opts.setting, p))]
+    skipped = len(pairs) - len(todo)
+    labels = RunLabels(opts.run_name)
+    connector_url = _choose_connector(opts, runner_cls) if todo else None
+
+    try:
+        backend.cleanup(run_name=opts.run_name, stale_only=True)
+    except CooperBenchError as exc:
+        reporter.warn(f"could not sweep stale resources of run {opts.run_name!r}: {exc}")
+    ctx = RunContext(
+        options=opts, labels=labels, backend=backend, runner_cls=runner_cls, images={}, connector_url=connector_url
+    )
+    _write_config(opts, labels, pairs, ctx.images)
+    reporter.start(opts, total=len(pairs), skipped=skipped, run_path=rdir, connector=connector_url)
+
+    evaluations = _EvalPool(opts, backend, labels, evaluator, reporter) if opts.auto_eval else None
+    if evaluations is not None:
+        for p in pairs:
+            pdir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, p)
+            if p not in todo and pair_outcome(pdir) == "pending_eval":
+                evaluations.submit(p, pdir)  # a previous run stopped between the agents and the evaluation
+
+    interrupted = False
+    started = time.monotonic()
+    try:
+        _run_pairs(ctx, todo, reporter, evaluations)
+        if evaluations is not None:
+            evaluations.join()
+    except KeyboardInterrupt:
+        interrupted = True
+        ctx.interrupt_cleanup()
+        if evaluations is not None:
+            evaluations.stop()
+    finally:
+        reporter.stop()
+    if ctx.images:  # record the image ids resolved during the run
+        _write_config(opts, labels, pairs, ctx.images)
+    summary = summarize(rdir, extra={"wall_time_s": round(time.monotonic() - started, 3), "interrupted": interrupted})
+    reporter.final(summary, rdir, interrupted=interrupted, skipped=skipped)
+    return summary
+
+
+def _resolve_image(ctx: RunContext, pair: Pair) -> None:
+    name = pair.task.image_name(ctx.options.image_prefix)
+    with ctx.lock:
+        if name in ctx.images:
+            return
+        lock = ctx.__dict__.setdefault("_image_locks", {}).setdefault(name, threading.Lock())
+    with lock:
+        if name not in ctx.images:
+            ref = ctx.backend.resolve_image(pair.task)
+            with ctx.lock:
+                ctx.images[name] = ref
+
+
+def _run_pairs(ctx: RunContext, todo: list[Pair], reporter: Reporter, evaluations: _EvalPool | None) -> None:
+    work: queue.Queue[Pair | None] = queue.Queue()
+    for p in todo:
+        work.put(p)
+    done: queue.Queue[tuple[Pair, dict[str, Any] | None, BaseException | None]] = queue.Queue()
+
+    def worker() -> None:
+        while not ctx.stop.is_set():
+            try:
+                pair = work.get_nowait()
+            except queue.Empty:
+                return
+            if pair is None:
+                return
+            result: dict[str, Any] | None = None
+            error: BaseException | None = None
+            for attempt in range(1, ctx.options.attempts + 1):
+                try:
+                    _resolve_image(ctx, pair)
+                    result = run_pair(ctx, pair, attempt=attempt)
+                except PairInterrupted as exc:
+                    error = exc
+                    break
+                except InfraError as exc:  # the image could not be prepared
+                    result = _infra_result(ctx, pair, exc, attempt)
+                except BaseException as exc:  # a harness bug must not take the other pairs down
+                    error = exc
+                    break
+                if result.get("outcome") != "infra_error" or ctx.stop.is_set():
+                    break
+            done.put((pair, result, error))
+
+    workers = [
+        threading.Thread(target=worker, daemon=True, name=f"pair-worker-{i}")
+        for i in range(min(ctx.options.concurrency, len(todo)))
+    ]
+    for w in workers:
+        w.start()
+    remaining = len(todo)
+    while remaining:
+        try:
+            pair, result, error = done.get(timeout=0.2)
+        except queue.Empty:
+            if not any(w.is_alive() for w in workers) and done.empty():
+                break
+            continue
+        remaining -= 1
+        pdir = pair_dir(ctx.options.logs_dir, ctx.options.run_name, ctx.options.setting, pair)
+        if isinstance(error, PairInterrupted):
+            continue
+        if error is not None:
+            reporter.pair_failed(pair, error)
+            continue
+        assert result is not None
+        if evaluations is not None and result["outcome"] == "pending_eval":
+            evaluations.submit(pair, pdir)
+        else:
+            reporter.pair_finished(pair, result, pair_outcome(pdir))
+        summarize(run_dir(ctx.options.logs_dir, ctx.options.run_name))
+
+
+def _infra_result(ctx: RunContext, pair: Pair, exc: BaseException, attempt: int) -> dict[str, Any]:
+    from cooperbench.runner._pair import _AgentRun, _write_pair
+    from cooperbench.runner._paths import agent_ids
+
+    opts = ctx.options
+    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = [_AgentRun(a, []) for a in agent_ids(opts.setting, pair)]
+    for r in runs:
+        r.error_kind, r.error = "infra_error", f"{type(exc).__name__}: {exc}"
+    return _write_pair(ctx, pair, out_dir, runs, [], time.time(), attempt)
+
+
+class _EvalPool:
+    """Evaluates finished pairs with ``eval_concurrency`` workers while other pairs still run."""
+
+    def __init__(self, opts: RunOptions, backend: Any, labels: RunLabels, evaluator: Any, reporter: Reporter) -> None:
+        self.opts, self.backend, self.labels, self.evaluator, self.reporter = opts, backend, labels, evaluator, reporter
+        self.queue: queue.Queue[tuple[Pair, Path] | None] = queue.Queue()
+        self.halt = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._work, daemon=True, name=f"eval-{i}") for i in range(opts.eval_concurrency)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def submit(self, pair: Pair, pdir: Path) -> None:
+        self.queue.put((pair, pdir))
+
+    def _work(self) -> None:
+        from cooperbench.evaluation import evaluate_pair_dir
+
+        while True:
+            item = self.queue.get()
+            if item is None or self.halt.is_set():
+                return
+            pair, pdir = item
+            try:
+                evaluate_pair_dir(
+                    self.evaluator, pair, pdir, setting=self.opts.setting, backend=self.backend, run=self.labels
+                )
+            except BaseException as exc:
+                self.reporter.warn(f"{pair.key}: evaluation failed: {type(exc).__name__}: {exc}")
+            result = read_json(pdir / "result.json") or {}
+            self.reporter.pair_finished(pair, result, pair_outcome(pdir))
+            summarize(run_dir(self.opts.logs_dir, self.opts.run_name))
+
+    def join(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            while t.is_alive():
+                t.join(0.2)
+
+    def stop(self) -> None:
+        self.halt.set()
+        for _ in self.threads:
+            self.queue.put(None)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what CooperBench's development and tests need on a fresh Debian/Ubuntu machine:
+# system tools (bubblewrap, redis-server, debootstrap, git), uv, and the workspace venv.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v git >/dev/null || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null; then
+  echo "bootstrap: installing uv"
+  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+fi
+UV="$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")"
+
+# The workspace (every distribution, openhands-sdk included) runs on Python 3.12.
+if [ -z "${UV_PYTHON:-}" ]; then
+  UV_PYTHON="$(ls -d "$HOME"/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1 || true)"
+  [ -n "$UV_PYTHON" ] || UV_PYTHON="$(command -v python3.12 || true)"
+fi
+[ -n "$UV_PYTHON" ] || { echo "bootstrap: Python 3.12 is required (pyenv install 3.12, or apt-get install python3.12)" >&2; exit 1; }
+export UV_PYTHON UV_PYTHON_DOWNLOADS=never
+"$UV" sync --quiet --all-packages
