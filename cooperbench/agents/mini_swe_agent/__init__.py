@@ -1,0 +1,1 @@
+"""Compatibility import paths of earlier CooperBench releases (environments, connectors)."""
