@@ -18,7 +18,7 @@ from typing import Any
 from cooperbench.backends.base import Backend, RunLabels, Sandbox
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: trackers live in sets
 class SandboxTracker:
     """The sandboxes one agent (or one evaluation) created, so they can be cleaned up from outside."""
 

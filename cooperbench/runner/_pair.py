@@ -94,6 +94,8 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1) -> dict[str, Any]
     opts = ctx.options
     out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(".*.tmp"):  # half-written files of an attempt that was killed
+        stale.unlink(missing_ok=True)
     ids = agent_ids(opts.setting, pair)
     features_of = (
         {ids[0]: list(pair.features)}
@@ -204,20 +206,14 @@ def _agent_main(ctx: RunContext, active: ActiveRun, run: _AgentRun, kwargs: dict
             if not isinstance(result, AgentResult):
                 raise TypeError(f"{ctx.runner_cls.__name__}.run returned {type(result).__name__}, not AgentResult")
             run.result = result
-        except InfraError as exc:
-            run.error_kind, run.error, run.traceback = (
-                "infra_error",
-                f"{type(exc).__name__}: {exc}",
-                traceback.format_exc(),
-            )
         except BaseException as exc:  # an agent's failure is a result, never the harness's crash
-            run.error_kind, run.error, run.traceback = (
-                "agent_error",
-                f"{type(exc).__name__}: {exc}",
-                traceback.format_exc(),
-            )
+            # A timed-out agent fails because its sandbox was taken away: keep "timeout".
+            if run.error_kind is None:
+                run.error_kind = "infra_error" if isinstance(exc, InfraError) else "agent_error"
+                run.error, run.traceback = f"{type(exc).__name__}: {exc}", traceback.format_exc()
         finally:
-            run.duration = time.monotonic() - run.started
+            if run.error_kind != "timeout":
+                run.duration = time.monotonic() - run.started
 
 
 def _wait_for_agents(ctx: RunContext, runs: list[_AgentRun], threads: list[threading.Thread]) -> None:

@@ -18,7 +18,7 @@ class Reporter:
     """Thread-safe progress reporting (rich on a terminal, plain lines otherwise)."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=False, highlight=False)
+        self.console = console or Console(stderr=False, highlight=False, soft_wrap=True)
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._task: Any = None
@@ -96,7 +96,7 @@ class Reporter:
             )
             return
         self.console.print(
-            f"Done: {outcomes}. Pass rate {rate.get('rate', 0):.1%} "
+            f"Done: {outcomes}. Pass rate {rate.get('pass_rate', 0):.1%} "
             f"({rate.get('passed', 0)}/{rate.get('counted', 0)}), "
             f"cost ${summary.get('cost', 0):.4f}. Results in {run_path}",
             highlight=False,

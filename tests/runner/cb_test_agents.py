@@ -1,0 +1,95 @@
+"""Agents used by the runner tests, registered with the compatibility decorator.
+
+Importable as a module (``COOPERBENCH_EXTERNAL_AGENTS=cb_test_agents`` with this folder on
+``PYTHONPATH``) so subprocess runs of ``cooperbench run`` can use them too.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from cooperbench.agents import AgentResult
+from cooperbench.agents.mini_swe_agent.connectors import GitConnector
+from cooperbench.agents.mini_swe_agent.connectors.messaging import MessagingConnector
+from cooperbench.agents.mini_swe_agent.environments.local import LocalEnvironment
+from cooperbench.agents.registry import register
+from cooperbench.patches import base_commit, working_tree_patch
+
+
+@register("t_chatty")
+class ChattyAgent:
+    """agent1 says hello at step 1 and waits for the reply; agent2 connects late, then answers at step 3."""
+
+    def run(self, task, image, *, agent_id="agent", agents=None, comm_url=None, config=None, **kwargs):
+        comm = MessagingConnector(agent_id=agent_id, agents=agents, url=comm_url)
+        got = []
+        if agent_id == "agent1":
+            comm.set_step(1)
+            comm.send("agent2", f"hello from agent1 about: {task.splitlines()[0][:40]}")
+            kill_on = os.environ.get("CB_TEST_KILL_REDIS_ON_PAIR")  # e.g. "1,3": Redis dies during that pair
+            if kill_on and config["task"]["pair_features"] == [int(x) for x in kill_on.split(",")]:
+                os.kill(int(os.environ["CB_TEST_REDIS_PID"]), 9)
+                time.sleep(0.2)
+            comm.set_step(2)
+            got = comm.receive(block=True, timeout=30)
+        else:
+            time.sleep(float(os.environ.get("CB_TEST_LATE_START", "0.5")))  # the message is sent before we connect
+            comm.set_step(3)
+            got = comm.receive(block=True, timeout=30)
+            comm.send("agent1", "hi agent1, got it")
+            comm.send("agent1", "second reply")
+        return AgentResult(status="Submitted", patch="", steps=3, messages=[{"received": got}], sent_messages=1)
+
+
+@register("t_raiser")
+class RaisingAgent:
+    """agent1 raises; agent2 (and solo) finish normally."""
+
+    def run(self, task, image, *, agent_id="agent", **kwargs):
+        if agent_id == "agent1":
+            raise RuntimeError("boom from the test agent")
+        return AgentResult(status="Submitted", patch="", steps=1)
+
+
+@register("t_hanger")
+class HangingAgent:
+    """Starts a sandbox and runs a command that never ends."""
+
+    def run(self, task, image, **kwargs):
+        env = LocalEnvironment(image=image, cwd="/workspace/repo")
+        env.execute("touch started_marker && sleep 3600", timeout=7200)
+        return AgentResult(status="Submitted", patch="", steps=1)
+
+
+@register("t_slow")
+class SlowAgent:
+    """Applies nothing and takes a while (for kill -9 tests)."""
+
+    def run(self, task, image, **kwargs):
+        time.sleep(float(os.environ.get("CB_TEST_SLOW_SECONDS", "1.5")))
+        return AgentResult(status="Submitted", patch="", steps=1, cost=0.25, input_tokens=10, output_tokens=5)
+
+
+@register("t_git")
+class GitAgent:
+    """agent1 commits a file and pushes its branch; agent2 fetches agent1's branch and reports what it saw."""
+
+    def run(self, task, image, *, agent_id="agent", agents=None, git_server_url=None, **kwargs):
+        with LocalEnvironment(image=image) as env:
+            base = base_commit(env)
+            GitConnector(agent_id=agent_id, agents=agents, server_url=git_server_url).setup(env)
+            if agent_id == "agent1":
+                env.execute("echo shared > shared_by_agent1.txt && git add -A && git commit -qm share")
+                out = env.execute("git push -q team HEAD:refs/heads/agent1")
+                seen = out["output"]
+            else:
+                seen = ""
+                for _ in range(100):
+                    out = env.execute("git fetch -q team agent1 && git show FETCH_HEAD:shared_by_agent1.txt")
+                    if out["returncode"] == 0:
+                        seen = out["output"].strip()
+                        break
+                    time.sleep(0.2)
+            patch = working_tree_patch(env, base)
+        return AgentResult(status="Submitted", patch=patch, steps=1, messages=[{"seen": seen}])
