@@ -146,7 +146,7 @@ def test_agent_that_raises_is_an_agent_error_and_spares_its_partner(tmp_path):
 
 
 def _bwrap_processes_of(run_name: str) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if "bwrap" in line and run_name in line]
 
 
@@ -238,3 +238,24 @@ def test_kill_9_mid_run_then_rerun_finishes_without_corrupt_files(tmp_path):
     assert not list((logs / "k").rglob("*.tmp"))
     summary = load(logs / "k" / "summary.json")
     assert summary["pairs"] == 12 and summary["cost"] == pytest.approx(12 * 2 * 0.25)
+
+
+def test_ctrl_c_cleans_sandboxes_and_marks_no_partial_pair_done(tmp_path):
+    logs = tmp_path / "logs"
+    env = {**os.environ, "PYTHONPATH": str(HERE), "COOPERBENCH_EXTERNAL_AGENTS": "cb_test_agents"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cooperbench", "run", "-n", "ctrlc_run", "--agent", "t_hanger", "--setting", "solo",
+         "--dataset-dir", str(DATASET), "--log-dir", str(logs), "-r", "textkit_task", "-c", "2", "--no-auto-eval"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_bwrap_processes_of("ctrlc_run")) < 2:
+        time.sleep(0.1)
+    assert len(_bwrap_processes_of("ctrlc_run")) >= 2, "the hanging agents never started their sandboxes"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out
+    assert "Interrupted" in out and "run the same command again to resume" in out
+    assert list((logs / "ctrlc_run").rglob("result.json")) == []
+    time.sleep(0.5)
+    assert _bwrap_processes_of("ctrlc_run") == []
