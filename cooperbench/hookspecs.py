@@ -22,7 +22,10 @@ plugin's heavy dependencies. Keep the plugin module itself free of heavy imports
 
 The core calls every hook implementation on its own. An exception raised inside one
 marks that plugin as broken (``cooperbench plugins`` shows the reason) and every other
-plugin still loads; with ``COOPERBENCH_STRICT_PLUGINS=1`` the error is fatal instead.
+plugin still loads; with ``COOPERBENCH_STRICT_PLUGINS=1`` the error is fatal instead. The
+same happens for a ``register`` call with arguments of the wrong kind (a name that is not a
+string, a target neither callable nor ``"module:attr"``) and for a ``@hookimpl`` function
+whose name is not one of the hooks below (a misspelt hook would otherwise go unnoticed).
 """
 
 from __future__ import annotations

@@ -18,7 +18,19 @@ T = TypeVar("T")
 
 
 def register(name: str, *, aliases: tuple[str, ...] = (), description: str | None = None) -> Callable[[T], T]:
-    """Class decorator registering an agent runner under ``name``."""
+    """Class decorator registering an agent runner under ``name``.
+
+    Example::
+
+        @register("my_agent")
+        class MyAgentRunner:
+            def run(self, task, image, **kwargs): ...
+
+    Raises:
+        TypeError: ``name`` is not a string (``@register`` used without a name).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"@register needs the agent's name: write @register('my_agent'), not @register (got {name!r})")
 
     def decorate(cls: T) -> T:
         add_decorated("agent", name, cls, aliases=tuple(aliases), description=description)

@@ -142,8 +142,11 @@ def _packages_distributions() -> dict[str, list[str]]:
     return _pkg_dists_cache
 
 
-def add_decorated(kind: str, name: str, target: Any, *, aliases: tuple[str, ...] = (), description: str | None = None) -> None:
+def add_decorated(
+    kind: str, name: str, target: Any, *, aliases: tuple[str, ...] = (), description: str | None = None
+) -> None:
     """Record a registration made by a decorator (``cooperbench.agents.registry.register``)."""
+    aliases = check_registration(kind, name, target, aliases, description)
     module = getattr(target, "__module__", None) or "__main__"
     dist, version = _distribution_of_module(module)
     reg = Registration(
@@ -163,6 +166,43 @@ def add_decorated(kind: str, name: str, target: Any, *, aliases: tuple[str, ...]
         _decorated.append(reg)
 
 
+def check_registration(
+    kind: str, name: Any, target: Any, aliases: Any = (), description: Any = None
+) -> tuple[str, ...]:
+    """Validate the arguments of a ``register`` call and return the aliases as a tuple.
+
+    A plugin that passes nonsense is marked broken here, with a message naming the bad
+    argument, instead of breaking ``cooperbench plugins`` or a later lookup.
+
+    Raises:
+        TypeError: ``name``, ``target``, ``aliases`` or ``description`` has the wrong type.
+        ValueError: ``name`` is empty or a lazy ``target`` is not ``"module:attr"``.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"register(): the {kind} name must be a string, got {name!r}")
+    if not name.strip():
+        raise ValueError(f"register(): the {kind} name must not be empty")
+    if isinstance(target, str):
+        module_name, sep, attr = target.partition(":")
+        if not (module_name and sep and attr):
+            raise ValueError(
+                f"register({name!r}, {target!r}): a lazy {kind} target must be a 'module:attr' string, "
+                f"e.g. 'my_package.runner:MyRunner'"
+            )
+    elif not callable(target):
+        raise TypeError(
+            f"register({name!r}, ...): the target must be a class or a 'module:attr' string, got {target!r}"
+        )
+    if isinstance(aliases, str):
+        raise TypeError(f"register({name!r}, ..., aliases={aliases!r}): aliases must be a tuple, e.g. ({aliases!r},)")
+    aliases = tuple(aliases)
+    if not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise TypeError(f"register({name!r}, ...): every alias must be a non-empty string, got {aliases!r}")
+    if description is not None and not isinstance(description, str):
+        raise TypeError(f"register({name!r}, ...): description must be a string, got {description!r}")
+    return aliases
+
+
 def _strict() -> bool:
     return os.environ.get(STRICT_VAR, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -171,6 +211,10 @@ def _entry_point_kind(ep_name: str) -> str:
     """Guess the kind of a plugin that failed before registering anything, from its entry point name."""
     head = ep_name.split("-", 1)[0]
     return head if head in KINDS else "plugin"
+
+
+class _StrictModeFailure(BrokenPluginError):
+    """A broken plugin under ``COOPERBENCH_STRICT_PLUGINS=1``: propagates instead of being recorded."""
 
 
 class PluginHost:
@@ -197,11 +241,25 @@ class PluginHost:
             dist = getattr(ep, "dist", None)
             dist_name = dist.metadata["Name"] if dist is not None else None
             version = dist.version if dist is not None else None
+            # Two distributions may use the same entry point name (a fork of a plugin); pluggy
+            # needs unique names, and the duplicate check later names both distributions.
+            name = ep.name if not self._pm.has_plugin(ep.name) else f"{ep.name} ({dist_name})"
             try:
                 module = ep.load()
-                self.add_plugin(module, name=ep.name, distribution=dist_name, version=version)
-            except Exception as exc:
-                self._mark_broken(ep.name, dist_name, version, exc, kind=_entry_point_kind(ep.name))
+                if self._pm.is_registered(module):
+                    # Two distributions ship the same import package: one overwrote the other's files.
+                    other = self._pm.get_name(module) or "?"
+                    other_dist = self._dists.get(other, (None, None))[0] or "unknown"
+                    raise BrokenPluginError(
+                        f"module {ep.value!r} is already registered as plugin {other!r} of distribution "
+                        f"{other_dist}; both {other_dist} and {dist_name or 'unknown'} install it: "
+                        "uninstall one of them"
+                    )
+                self.add_plugin(module, name=name, distribution=dist_name, version=version)
+            except _StrictModeFailure:
+                raise
+            except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not end the CLI
+                self._mark_broken(name, dist_name, version, exc, kind=_entry_point_kind(ep.name))
 
     def add_plugin(
         self,
@@ -216,6 +274,12 @@ class PluginHost:
         with self._lock:
             self._pm.register(module, name=name)
             self._dists[name] = (distribution, version)
+            # pluggy accepts hookimpls of unknown hooks silently; a misspelt hook must be visible.
+            for caller in self._pm.get_hookcallers(module) or ():
+                if caller.spec is None:
+                    known = ", ".join(h for h in dir(hookspecs) if h.startswith(f"{hookspecs.PROJECT_NAME}_"))
+                    unknown = ValueError(f"unknown hook {caller.name!r} (the hooks are: {known})")
+                    self._mark_broken(name, distribution, version, unknown, kind="plugin")
             for kind, hook_name in _HOOK_OF_KIND.items():
                 for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
                     if impl.plugin_name != name:
@@ -240,22 +304,24 @@ class PluginHost:
                                 distribution=distribution,
                                 version=version,
                                 source=source,
-                                aliases=tuple(aliases),
+                                aliases=check_registration(_kind, reg_name, target, aliases, description),
                                 description=description,
                             )
                         )
 
                     try:
                         impl.function(register)
-                    except Exception as exc:
+                    except (Exception, SystemExit) as exc:
                         self._mark_broken(name, distribution, version, exc, kind=kind)
                         continue
                     self._registered.extend(collected)
 
-    def _mark_broken(self, plugin: str, dist: str | None, version: str | None, exc: BaseException, *, kind: str) -> None:
+    def _mark_broken(
+        self, plugin: str, dist: str | None, version: str | None, exc: BaseException, *, kind: str
+    ) -> None:
         error = f"{type(exc).__name__}: {exc}"
         if _strict():
-            raise BrokenPluginError(
+            raise _StrictModeFailure(
                 f"Error importing plugin {plugin!r} (distribution {dist or 'unknown'}): {error}\n"
                 + "".join(traceback.format_exception(exc))
             ) from exc
@@ -271,6 +337,10 @@ class PluginHost:
         A module that fails to import is one warning naming it; the others still load.
         """
         raw = os.environ.get(EXTERNAL_AGENTS_VAR, "")
+        with self._lock:  # runner threads look agents up at the same time; import each module once
+            self._load_external_agents(raw)
+
+    def _load_external_agents(self, raw: str) -> None:
         for module_name in (m.strip() for m in raw.split(",")):
             if not module_name or module_name in self._env_modules_seen:
                 continue
@@ -278,13 +348,11 @@ class PluginHost:
             token = _current_source.set(SOURCE_ENV_MODULE)
             try:
                 importlib.import_module(module_name)
-            except Exception as exc:
-                message = (
-                    f"{EXTERNAL_AGENTS_VAR}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
-                )
+            except (Exception, SystemExit) as exc:
+                message = f"{EXTERNAL_AGENTS_VAR}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
                 if _strict():
                     raise BrokenPluginError(message) from exc
-                warnings.warn(message, stacklevel=2)
+                warnings.warn(message, stacklevel=4)
                 self._broken.append(
                     Registration(
                         kind="agent",
@@ -375,7 +443,7 @@ class PluginHost:
         for impl in self._pm.hook.cooperbench_register_commands.get_hookimpls():
             try:
                 impl.function(app)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 dist, version = self._dists.get(impl.plugin_name, (None, None))
                 self._mark_broken(impl.plugin_name, dist, version, exc, kind="plugin")
 
@@ -400,6 +468,8 @@ def reset_host() -> None:
     with _host_lock:
         _host = None
         _pkg_dists_cache = None
+    # importlib.metadata and the import system cache directory listings: see newly installed files.
+    importlib.invalidate_caches()
 
 
 @contextlib.contextmanager
