@@ -51,10 +51,12 @@ class Reporter:
         self._task = self._progress.add_task("pairs", total=total, completed=skipped, failed=0)
         self._progress.start()
 
-    def pair_finished(self, pair: Pair, result: dict[str, Any], outcome: str | None) -> None:
+    def pair_finished(
+        self, pair: Pair, result: dict[str, Any], outcome: str | None, *, eval_seconds: float = 0.0
+    ) -> None:
         outcome = outcome or "?"
         cost = float((result.get("totals") or {}).get("cost") or 0.0)
-        seconds = float(result.get("duration_s") or 0.0)
+        seconds = float(result.get("duration_s") or 0.0) + eval_seconds
         mark = _MARK.get(outcome, "[red]✗[/red]")
         with self._lock:
             self.done += 1

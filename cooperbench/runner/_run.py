@@ -387,14 +387,15 @@ class _EvalPool:
             if item is None or self.halt.is_set():
                 return
             pair, pdir = item
+            started = time.monotonic()
             try:
                 evaluate_pair_dir(
                     self.evaluator, pair, pdir, setting=self.opts.setting, backend=self.backend, run=self.labels
                 )
-            except BaseException as exc:
+            except BaseException as exc:  # a broken evaluation is reported; the other pairs go on
                 self.reporter.warn(f"{pair.key}: evaluation failed: {type(exc).__name__}: {exc}")
             result = read_json(pdir / "result.json") or {}
-            self.reporter.pair_finished(pair, result, pair_outcome(pdir))
+            self.reporter.pair_finished(pair, result, pair_outcome(pdir), eval_seconds=time.monotonic() - started)
             summarize(run_dir(self.opts.logs_dir, self.opts.run_name))
 
     def join(self) -> None:
