@@ -7,7 +7,9 @@ share code through. Every resource a backend creates is tagged with the run's na
 
 Inside every sandbox the task repository is at ``/workspace/repo`` (a git repository at the
 task's base commit, clean) and ``/patches`` exists and is writable, so a task's own
-``runner.sh`` runs unmodified.
+``runner.sh`` runs unmodified (the evaluator writes it to ``/patches/runner.sh``).
+
+:mod:`cooperbench.testing.conformance` checks all of this; every backend runs it.
 
 Backends raise :class:`~cooperbench.errors.SandboxError` (a kind of
 :class:`~cooperbench.errors.InfraError`) for infrastructure failures; the runner records
@@ -30,6 +32,7 @@ __all__ = [
     "Backend",
     "ExecResult",
     "GitServer",
+    "ListsResources",
     "RunLabels",
     "Sandbox",
     "SandboxPurpose",
@@ -152,11 +155,14 @@ class Sandbox(Protocol):
 
 @runtime_checkable
 class GitServer(Protocol):
-    """The per-run git remote agents of one run push to and fetch from.
+    """A shared git remote the agents of one run push to and fetch from.
 
     Attributes:
-        url: the URL of the shared repository, reachable from every sandbox of the run
-            (and only from them); agents add it as the remote ``team``.
+        url: the URL of the shared repository as sandboxes see it, reachable from every
+            sandbox of the run (and from no other run's); agents run ``git remote add team
+            <url>``. ``local``: ``file:///git/<id>.git``, a bare repository of the run's
+            directory that every sandbox of the run mounts at ``/git``; container backends
+            serve it on a network only the run's sandboxes join.
     """
 
     url: str
@@ -195,7 +201,10 @@ class Backend(Protocol):
         ...
 
     def create_git_server(self, *, run: RunLabels) -> GitServer:
-        """Start the per-run git server holding an empty shared repository.
+        """Start a git server of ``run`` holding a new, empty shared repository.
+
+        Every call makes a new repository (the runner makes one per coop pair), which every
+        sandbox of ``run`` created afterwards reaches at the server's ``url``.
 
         Raises:
             SandboxError: the server cannot be started.
@@ -212,5 +221,23 @@ class Backend(Protocol):
 
         Returns:
             A description of each resource removed.
+        """
+        ...
+
+
+@runtime_checkable
+class ListsResources(Protocol):
+    """Optional part of the backend contract: listing what a backend holds.
+
+    The runner does not need it; the conformance suite does, to check that cleanup leaves
+    nothing behind, so every backend that runs the suite implements it.
+    """
+
+    def resources(self, run_name: str | None = None) -> list[str]:
+        """Describe every resource that exists for runs (all, or those named ``run_name``).
+
+        Returns:
+            One line per sandbox, container, network, repository, process or directory;
+            empty once everything of those runs was cleaned up.
         """
         ...

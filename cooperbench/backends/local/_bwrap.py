@@ -1,0 +1,270 @@
+"""Running commands under bubblewrap: finding ``bwrap``, building its argv, killing on timeout.
+
+Every command runs in a fresh ``bwrap`` with its own PID namespace: when the command (or a
+timeout) ends, the namespace's init dies and the kernel kills every process left in it, so
+nothing a command started outlives it. The host is visible read-only, top-level directory
+by top-level directory (``--ro-bind / /`` would leave no place to mount ``/workspace``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cooperbench.errors import SandboxError
+
+__all__ = ["Bind", "Completed", "find_bwrap", "probe", "run", "sandbox_argv", "sandbox_env"]
+
+INSTALL_HINT = (
+    "the local backend runs sandboxes with bubblewrap. Install it: `sudo apt-get install bubblewrap` "
+    "(Debian/Ubuntu), `sudo dnf install bubblewrap` (Fedora), `sudo pacman -S bubblewrap` (Arch), "
+    "`sudo zypper install bubblewrap` (openSUSE); or choose another backend, e.g. --backend docker"
+)
+
+# Paths each sandbox gets its own copy of; the host's versions (if any) stay hidden.
+SANDBOX_PATHS = frozenset({"dev", "proc", "tmp", "workspace", "patches", "git", "task"})
+
+# Sockets of container engines: reachable through a read-only bind (connect() needs no write
+# access to the mount), and owning one is owning the host. Masked with /dev/null.
+ENGINE_SOCKETS = (
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/run/podman/podman.sock",
+    "/run/crio/crio.sock",
+)
+
+# Host environment variables a sandbox inherits: locale, proxies, package-index and CA
+# settings (so pip behaves as on the host). Nothing else leaks in, API keys included.
+_FORWARD = frozenset(
+    {
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "USER",
+        "LOGNAME",
+        "TERM",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "GIT_SSL_CAINFO",
+    }
+)
+_FORWARD_PREFIXES = ("PIP_", "UV_")
+
+# After a kill, how long to wait for the pipes to close before giving up on the output.
+_KILL_GRACE = 5.0
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host path mounted at ``dest`` inside the sandbox."""
+
+    src: Path
+    dest: str
+    writable: bool = True
+
+
+@dataclass
+class Completed:
+    """What a finished (or killed) process left: raw output, status, whether it timed out."""
+
+    stdout: bytes
+    stderr: bytes
+    returncode: int
+    timed_out: bool
+    duration: float
+
+
+def sandbox_env(*, home: str, path_prefix: Sequence[str] = ()) -> dict[str, str]:
+    """The environment commands start with: forwarded host settings, ``HOME``, ``TMPDIR`` and ``PATH``.
+
+    ``PATH`` is the host's minus the harness's own virtualenv (its ``python`` must not be the
+    sandbox's), after ``path_prefix``.
+    """
+    env = {k: v for k, v in os.environ.items() if k in _FORWARD or k.startswith(_FORWARD_PREFIXES)}
+    own_bin = os.path.join(sys.prefix, "bin") if sys.prefix != sys.base_prefix else None
+    host_path = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p and p != own_bin]
+    env["PATH"] = os.pathsep.join([*path_prefix, *host_path])
+    env.setdefault("LANG", "C.UTF-8")
+    env.update({"HOME": home, "TMPDIR": "/tmp"})
+    return env
+
+
+def find_bwrap() -> str:
+    """Absolute path of ``bwrap`` on ``PATH``.
+
+    Raises:
+        SandboxError: bubblewrap is not installed; the message says how to install it.
+    """
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxError(f"bubblewrap (`bwrap`) not found on PATH ({os.environ.get('PATH', '')}): {INSTALL_HINT}")
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def probe(bwrap: str) -> None:
+    """Check once per process that ``bwrap`` can create namespaces here.
+
+    Raises:
+        SandboxError: bwrap fails (typically user namespaces are disabled); the message has its error.
+    """
+    argv = [bwrap, "--die-with-parent", "--unshare-pid", *host_root_args(), "--dev", "/dev", "--proc", "/proc", "true"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"{bwrap}: cannot start bubblewrap: {exc}") from exc
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip()
+        hint = "use --backend docker, or report this with the message above"
+        if "namespace" in message or "not permitted" in message:
+            hint = (
+                "unprivileged user namespaces look disabled: enable them "
+                "(`sysctl kernel.unprivileged_userns_clone=1`, or on Ubuntu 24.04+ "
+                "`sysctl kernel.apparmor_restrict_unprivileged_userns=0`), or use --backend docker"
+            )
+        raise SandboxError(f"{bwrap} cannot create a sandbox on this host: {message}; {hint}")
+
+
+@functools.lru_cache(maxsize=1)
+def host_root_args() -> tuple[str, ...]:
+    """bwrap arguments that show the host's ``/`` read-only, except the sandbox's own paths."""
+    args: list[str] = []
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        if entry.name in SANDBOX_PATHS:
+            continue
+        path = f"/{entry.name}"
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(path), path]
+        elif entry.is_dir() or entry.is_file():
+            args += ["--ro-bind", path, path]
+    for sock in dict.fromkeys(os.path.realpath(s) for s in ENGINE_SOCKETS):
+        if os.path.exists(sock) and _visible(sock):
+            args += ["--ro-bind", "/dev/null", sock]
+    if os.geteuid() == 0:
+        # A root-run bwrap keeps every capability unless told otherwise; without them the
+        # read-only mounts cannot be remounted writable from inside.
+        args += ["--cap-drop", "ALL"]
+    return tuple(args)
+
+
+def _visible(path: str | Path) -> bool:
+    """Whether a host path shows inside a sandbox (it is not under one of the sandbox's own paths)."""
+    parts = Path(path).parts
+    return len(parts) > 1 and parts[1] not in SANDBOX_PATHS
+
+
+def sandbox_argv(
+    bwrap: str,
+    binds: Sequence[Bind],
+    command: Sequence[str],
+    *,
+    cwd: str,
+    hide: Sequence[Path] = (),
+    share_net: bool = True,
+) -> list[str]:
+    """The full ``bwrap`` command line for one command in one sandbox.
+
+    Args:
+        bwrap: path of the bwrap binary.
+        binds: the sandbox's own directories (``/workspace``, ``/patches``, ``/tmp``, ...).
+        command: argv run inside.
+        cwd: working directory inside the sandbox.
+        hide: host directories replaced by an empty tmpfs (the backend's cache, so one run's
+            sandboxes cannot read another's files through the read-only host view).
+        share_net: keep the host network (agents install packages); ``False`` unshares it.
+    """
+    argv = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session"]
+    if not share_net:
+        argv.append("--unshare-net")
+    argv += host_root_args()
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    for path in hide:
+        if _visible(path) and path.is_dir():
+            argv += ["--tmpfs", str(path)]
+    for bind in binds:
+        argv += ["--bind" if bind.writable else "--ro-bind", str(bind.src), bind.dest]
+    argv += ["--chdir", cwd, "--", *command]
+    return argv
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    timeout: float | None,
+    stdin: bytes | None = None,
+    merge_stderr: bool = True,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    on_end: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> Completed:
+    """Run ``argv`` to completion; on timeout kill its process group and keep the output so far.
+
+    Raises:
+        SandboxError: the process cannot be started.
+    """
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group, killed as one
+        )
+    except OSError as exc:
+        raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
+    if on_start is not None:
+        on_start(proc)
+    timed_out = False
+    try:
+        try:
+            out, err = proc.communicate(input=stdin, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            timed_out = True
+            kill(proc)
+            try:
+                out, err = proc.communicate(timeout=_KILL_GRACE)
+            except subprocess.TimeoutExpired:
+                # Something escaped the kill and holds the pipe: return what was read.
+                out, err = exc.stdout or b"", exc.stderr or b""
+    except BaseException:
+        kill(proc)
+        raise
+    finally:
+        if on_end is not None:
+            on_end(proc)
+    return Completed(
+        out or b"",
+        err or b"",
+        proc.returncode if proc.returncode is not None else -9,
+        timed_out,
+        time.monotonic() - started,
+    )
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group of ``proc`` (bwrap's ``--die-with-parent`` takes the sandbox with it)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,178 @@
+"""One local sandbox: a copy of the task's workspace template, entered with bubblewrap per command."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from cooperbench.backends.base import REPO_DIR, ExecResult
+from cooperbench.backends.local import _bwrap
+from cooperbench.backends.local._runs import remove_tree
+from cooperbench.errors import SandboxError
+
+__all__ = ["LocalSandbox"]
+
+log = logging.getLogger(__name__)
+
+VENV_BIN = "/workspace/.venv/bin"
+TASK_BIN = "/workspace/bin"
+HOME = "/workspace/home"
+FILE_TIMEOUT = 600.0
+
+# File transfer runs inside the sandbox, so a symlink planted by a command resolves in the
+# sandbox's view and can never redirect a write onto the host. Data goes through stdin/stdout.
+_WRITE = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && chmod "$2" -- "$1"'
+_READ = '[ -e "$1" ] || exit 44; [ -d "$1" ] && exit 45; exec cat -- "$1"'
+
+
+class LocalSandbox:
+    """A sandbox of the ``local`` backend (see :class:`~cooperbench.backends.local.LocalBackend`).
+
+    Its directories live under ``root`` on the host (``workspace``, ``patches``, ``tmp``) and
+    are mounted at ``/workspace``, ``/patches`` and ``/tmp``; the run's git directory is at ``/git``.
+    """
+
+    def __init__(
+        self,
+        *,
+        sandbox_id: str,
+        root: Path,
+        run_dir: Path,
+        bwrap: str,
+        python: bool,
+        hide: tuple[Path, ...],
+        default_timeout: float | None,
+        share_net: bool,
+        release: Callable[[], None],
+    ) -> None:
+        self.id = sandbox_id
+        self.root = root
+        self._bwrap = bwrap
+        self._hide = hide
+        self._share_net = share_net
+        self._default_timeout = default_timeout
+        self._release = release
+        self._binds = (
+            _bwrap.Bind(root / "workspace", "/workspace"),
+            _bwrap.Bind(root / "patches", "/patches"),
+            _bwrap.Bind(root / "tmp", "/tmp"),
+            _bwrap.Bind(run_dir / "git", "/git"),
+        )
+        self._env = _bwrap.sandbox_env(home=HOME, path_prefix=[VENV_BIN, TASK_BIN] if python else [TASK_BIN])
+        if python:
+            self._env["VIRTUAL_ENV"] = "/workspace/.venv"
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"LocalSandbox(id={self.id!r}, root={str(self.root)!r})"
+
+    def exec(
+        self,
+        command: str | list[str],
+        *,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ExecResult:
+        """Run a command; see :meth:`cooperbench.backends.base.Sandbox.exec`."""
+        argv = ["bash", "-c", command] if isinstance(command, str) else [str(a) for a in command]
+        if not argv:
+            raise SandboxError(f"sandbox {self.id}: empty command")
+        done = self._run(
+            argv, timeout=timeout if timeout is not None else self._default_timeout, env=env, cwd=cwd or REPO_DIR
+        )
+        return ExecResult(done.stdout.decode("utf-8", errors="replace"), done.returncode, done.timed_out, done.duration)
+
+    def write_file(self, path: str, data: bytes | str, *, mode: int = 0o644) -> None:
+        """Create or replace a file; see :meth:`cooperbench.backends.base.Sandbox.write_file`."""
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        done = self._run(
+            ["bash", "-c", _WRITE, "write_file", self._absolute(path), format(mode, "o")],
+            timeout=FILE_TIMEOUT,
+            stdin=payload,
+            merge_stderr=False,
+            cwd="/",
+        )
+        if done.returncode != 0 or done.timed_out:
+            raise SandboxError(
+                f"sandbox {self.id}: cannot write {path}: {done.stderr.decode('utf-8', 'replace').strip()}"
+                " (writable places are /workspace, /patches, /tmp and /git)"
+            )
+
+    def read_file(self, path: str) -> bytes:
+        """Return a file's bytes; see :meth:`cooperbench.backends.base.Sandbox.read_file`."""
+        done = self._run(
+            ["bash", "-c", _READ, "read_file", self._absolute(path)], timeout=FILE_TIMEOUT, merge_stderr=False, cwd="/"
+        )
+        if done.returncode == 44:
+            raise FileNotFoundError(f"sandbox {self.id}: no such file: {path}")
+        if done.returncode == 45:
+            raise IsADirectoryError(f"sandbox {self.id}: {path} is a directory")
+        if done.returncode != 0 or done.timed_out:
+            raise SandboxError(
+                f"sandbox {self.id}: cannot read {path}: {done.stderr.decode('utf-8', 'replace').strip()}"
+            )
+        return done.stdout
+
+    def cleanup(self) -> None:
+        """Kill the sandbox's running commands and delete its directories. Idempotent; never raises."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            procs = list(self._procs)
+        try:
+            for proc in procs:
+                _bwrap.kill(proc)
+            remove_tree(self.root)
+        except Exception:  # cleanup must never raise; a leftover is swept by `cooperbench cleanup`
+            log.warning("local sandbox %s: cleanup of %s failed", self.id, self.root, exc_info=True)
+        finally:
+            self._release()
+
+    def _absolute(self, path: str) -> str:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise SandboxError(f"sandbox {self.id}: file paths must be absolute (e.g. /workspace/repo/x), got {path!r}")
+        return path
+
+    def _run(
+        self,
+        argv: list[str],
+        *,
+        timeout: float | None,
+        cwd: str,
+        env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
+        merge_stderr: bool = True,
+    ) -> _bwrap.Completed:
+        if self._closed or not self.root.is_dir():
+            raise SandboxError(f"sandbox {self.id} is gone ({self.root} was cleaned up); create a new sandbox")
+        full = _bwrap.sandbox_argv(self._bwrap, self._binds, argv, cwd=cwd, hide=self._hide, share_net=self._share_net)
+        done = _bwrap.run(
+            full,
+            env={**self._env, **(env or {})},
+            timeout=timeout,
+            stdin=stdin,
+            merge_stderr=merge_stderr,
+            on_start=self._track,
+            on_end=self._untrack,
+        )
+        if self._closed or not self.root.is_dir():
+            raise SandboxError(f"sandbox {self.id} was cleaned up while a command ran in it")
+        return done
+
+    def _track(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.add(proc)
+            closed = self._closed
+        if closed:
+            _bwrap.kill(proc)
+
+    def _untrack(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.discard(proc)

@@ -1,0 +1,206 @@
+"""The ``local`` backend: bubblewrap sandboxes on this host, from cached workspace templates."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import threading
+from pathlib import Path
+
+from cooperbench.backends.base import RunLabels, SandboxPurpose
+from cooperbench.backends.local import _bwrap
+from cooperbench.backends.local._gitserver import LocalGitServer
+from cooperbench.backends.local._paths import cache_root
+from cooperbench.backends.local._runs import RunDirs, describe, list_runs, remove_tree, sweep
+from cooperbench.backends.local._sandbox import LocalSandbox
+from cooperbench.backends.local._template import META_FILE, Template, ensure_template, load_template
+from cooperbench.dataset import Task
+from cooperbench.errors import SandboxError
+
+__all__ = ["REF_PREFIX", "LocalBackend"]
+
+REF_PREFIX = "local-template:"
+
+# Shared by every LocalBackend of this process: which run directories are in use, and which
+# upstream image names were resolved to which template (agents are handed upstream names).
+_RUN_DIRS = RunDirs()
+_RESOLVED: dict[tuple[Path, str], str] = {}
+_RESOLVED_LOCK = threading.Lock()
+
+
+class LocalBackend:
+    """Sandboxes on this host: a copy of the task's workspace template per sandbox, bubblewrap per command.
+
+    Inside a sandbox the repository is at ``/workspace/repo``, patches at ``/patches``, and
+    ``/tmp`` is private; for Python tasks ``/workspace/.venv`` comes first on ``PATH``, and the
+    task's ``runner.sh`` is on ``PATH`` too. The rest of the host is visible read-only (the
+    cache directory and container-engine sockets hidden), and every command runs in its own PID
+    namespace, so nothing it starts outlives it. This keeps agents from writing to the host; it
+    is not a security boundary against a hostile agent (the network is shared).
+
+    Args:
+        cache_dir: where templates and run resources live; default ``$COOPERBENCH_CACHE_DIR``,
+            else ``~/.cache/cooperbench``.
+        default_timeout: seconds a command may run when ``exec`` is given no timeout.
+        network: keep the host network inside sandboxes (``False`` cuts it off).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        default_timeout: float | None = 3600.0,
+        network: bool = True,
+    ) -> None:
+        self.cache_dir = cache_root(cache_dir)
+        self.templates_dir = self.cache_dir / "templates"
+        self.runs_dir = self.cache_dir / "runs"
+        self.default_timeout = default_timeout
+        self.network = network
+
+    def __repr__(self) -> str:
+        return f"LocalBackend(cache_dir={str(self.cache_dir)!r})"
+
+    def resolve_image(self, task: Task) -> str:
+        """Build (once, cached) the task's workspace template and return ``local-template:<key>``.
+
+        Afterwards, this process also accepts the task's upstream image name
+        (``task.image_name()``) in :meth:`create_sandbox`.
+
+        Raises:
+            SandboxError: bubblewrap is missing, or the template cannot be built (the message
+                names the task and the failing step).
+        """
+        template = ensure_template(task, self.templates_dir, self._bwrap())
+        ref = f"{REF_PREFIX}{template.key}"
+        with _RESOLVED_LOCK:
+            _RESOLVED[(self.cache_dir, task.image_name())] = ref
+        return ref
+
+    def create_sandbox(self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent") -> LocalSandbox:
+        """Copy the template ``image`` names into a new sandbox of ``run``.
+
+        Args:
+            image: a reference from :meth:`resolve_image`, or the upstream image name of a task
+                resolved earlier in this process.
+            run: the run the sandbox belongs to; it sees that run's git servers at ``/git``.
+            purpose: recorded in the sandbox id.
+
+        Raises:
+            SandboxError: the image is unknown, its template is gone, bubblewrap is missing, or
+                the copy fails.
+        """
+        template = self._template(image)
+        bwrap = self._bwrap()
+        run_dir = _RUN_DIRS.acquire(self.runs_dir, run)
+        sandbox_id = f"{purpose}-{secrets.token_hex(4)}"
+        root = run_dir / "sandboxes" / sandbox_id
+        try:
+            root.mkdir(parents=True)
+            (root / "patches").mkdir()
+            (root / "tmp").mkdir()
+            copy = subprocess.run(
+                ["cp", "-a", "--reflink=auto", str(template.workspace), str(root / "workspace")],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if copy.returncode != 0:
+                raise SandboxError(f"cannot copy the template {template.workspace} to {root}: {copy.stderr.strip()}")
+        except BaseException as exc:
+            remove_tree(root)
+            _RUN_DIRS.release(run_dir)
+            if isinstance(exc, OSError):
+                raise SandboxError(f"cannot create a sandbox under {root}: {exc}") from exc
+            raise
+        return LocalSandbox(
+            sandbox_id=sandbox_id,
+            root=root,
+            run_dir=run_dir,
+            bwrap=bwrap,
+            python=template.python,
+            hide=(Path(os.path.realpath(self.cache_dir)),),
+            default_timeout=self.default_timeout,
+            share_net=self.network,
+            release=lambda: _RUN_DIRS.release(run_dir),
+        )
+
+    def create_git_server(self, *, run: RunLabels) -> LocalGitServer:
+        """Create an empty bare repository that every sandbox of ``run`` reaches at the server's ``url``.
+
+        Each call makes a new repository (the runner makes one per coop pair).
+
+        Raises:
+            SandboxError: git cannot create the repository.
+        """
+        run_dir = _RUN_DIRS.acquire(self.runs_dir, run)
+        server_id = f"team-{secrets.token_hex(4)}"
+        path = run_dir / "git" / f"{server_id}.git"
+        try:
+            made = subprocess.run(
+                ["git", "init", "-q", "--bare", str(path)], capture_output=True, text=True, check=False
+            )
+        except OSError as exc:
+            made = subprocess.CompletedProcess([], 1, "", f"{exc} (is git installed?)")
+        if made.returncode != 0:
+            remove_tree(path)
+            _RUN_DIRS.release(run_dir)
+            raise SandboxError(f"cannot create the run's git repository {path}: {made.stderr.strip()}")
+        return LocalGitServer(server_id=server_id, path=path, release=lambda: _RUN_DIRS.release(run_dir))
+
+    def cleanup(self, *, run_name: str | None = None, stale_only: bool = False) -> list[str]:
+        """Kill the bwrap processes and delete the directories of runs (all, or ``run_name``'s).
+
+        Args:
+            run_name: only this run name's resources.
+            stale_only: only runs whose owning process is gone.
+
+        Returns:
+            One line per resource removed (sandbox, git repository, process, run directory).
+        """
+        removed = sweep(self.runs_dir, run_name=run_name, stale_only=stale_only)
+        if run_name is None and self.templates_dir.is_dir():
+            # Half-built templates of builders that died (named .build-<key>-<pid>-<random>).
+            for scratch in self.templates_dir.glob(".build-*"):
+                pid = scratch.name.rsplit("-", 2)[-2]
+                if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                    remove_tree(scratch)
+                    removed.append(f"unfinished template build {scratch}")
+        return removed
+
+    def resources(self, run_name: str | None = None) -> list[str]:
+        """Describe what exists on disk and in the process table for runs (all, or ``run_name``'s).
+
+        Returns:
+            One line per sandbox, git repository, bwrap process and run directory; empty when
+            every resource was cleaned up.
+        """
+        return [item for record in list_runs(self.runs_dir, run_name) for item in describe(record)]
+
+    def _bwrap(self) -> str:
+        bwrap = _bwrap.find_bwrap()
+        _bwrap.probe(bwrap)
+        return bwrap
+
+    def _template(self, image: str) -> Template:
+        with _RESOLVED_LOCK:
+            ref = _RESOLVED.get((self.cache_dir, image), image)
+        if not ref.startswith(REF_PREFIX):
+            with _RESOLVED_LOCK:
+                known = sorted(name for cache, name in _RESOLVED if cache == self.cache_dir)
+            raise SandboxError(
+                f"local backend: cannot resolve image {image!r}: it is neither a reference returned by "
+                f"resolve_image() ({REF_PREFIX}<key>) nor the image name of a task resolved in this process "
+                f"(resolved so far: {', '.join(known) or 'none'}). Call backend.resolve_image(task) first "
+                "(`cooperbench run` does) and create sandboxes from what it returns"
+            )
+        path = self.templates_dir / ref.removeprefix(REF_PREFIX)
+        if not (path / META_FILE).is_file():
+            raise SandboxError(
+                f"local backend: the template of {image!r} is not in {self.templates_dir} (was the "
+                "cache cleared?); call resolve_image(task) again to rebuild it"
+            )
+        return load_template(path)
