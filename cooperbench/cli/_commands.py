@@ -172,7 +172,7 @@ def cleanup_command(
     total = 0
     for bname in names:
         try:
-            removed = get_backend(bname).cleanup(run_name=run)
+            removed = get_backend(bname).cleanup(run_name=run, stale_only=not include_live)
         except CooperBenchError as exc:
             if backend:
                 raise fail(str(exc)) from exc
