@@ -164,8 +164,14 @@ def cleanup_command(
     backend: Annotated[
         str | None, typer.Option("--backend", help="Only this backend (default: every installed one).")
     ] = None,
+    include_live: Annotated[
+        bool, typer.Option("--include-live", help="Also remove resources of runs whose process is still alive.")
+    ] = False,
 ) -> None:
-    """Remove sandboxes, containers, networks and workspaces that crashed or killed runs left behind."""
+    """Remove sandboxes, containers, networks and workspaces that crashed or killed runs left behind.
+
+    Resources of runs whose process is still alive are kept unless --include-live is given.
+    """
     from cooperbench.backends import get_backend, list_backends
 
     names = [backend] if backend else list_backends()
