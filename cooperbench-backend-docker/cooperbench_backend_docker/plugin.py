@@ -8,4 +8,6 @@ from cooperbench.hookspecs import Register
 
 @hookimpl
 def cooperbench_register_backends(register: Register) -> None:
-    register("docker", "cooperbench_backend_docker.backend:DockerBackend", description="Docker sandboxes for CooperBench")
+    register(
+        "docker", "cooperbench_backend_docker.backend:DockerBackend", description="Docker sandboxes for CooperBench"
+    )
