@@ -217,8 +217,11 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
     backend_options = {k: v for k, v in (opts.config.get("backend") or {}).items() if k != "name"}
     backend = get_backend(opts.backend, **backend_options)
     preflight = getattr(runner_cls, "preflight", None)
-    if callable(preflight):
-        preflight(opts.model_name, opts.config)
+    if callable(preflight):  # the agent's own checks (API key, model), before any sandbox starts
+        import inspect
+
+        extra = {"agent_config": opts.agent_config_path} if "agent_config" in inspect.signature(preflight).parameters else {}
+        preflight(opts.model_name, opts.config, **extra)
     if opts.auto_eval:
         from cooperbench.evaluation import get_evaluator
 
