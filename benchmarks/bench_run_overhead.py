@@ -28,8 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def measure(dataset: Path, concurrency: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as logs:
         started = time.perf_counter()
-        run("bench", agent="oracle", setting="coop", dataset_dir=dataset, logs_dir=logs, concurrency=concurrency,
-            eval_concurrency=concurrency)
+        run(
+            "bench",
+            agent="oracle",
+            setting="coop",
+            dataset_dir=dataset,
+            logs_dir=logs,
+            concurrency=concurrency,
+            eval_concurrency=concurrency,
+        )
         wall = time.perf_counter() - started
         agents = tests = 0.0
         pairs = 0
@@ -57,10 +64,14 @@ def main() -> None:
     args = parser.parse_args()
     # Warm the local backend's workspace templates so the first measurement is not a cold build.
     measure(args.dataset_dir, 2)
-    print(f"{'concurrency':>11} {'pairs':>5} {'wall/pair':>10} {'agents/pair':>12} {'tests/pair':>11} {'overhead/pair':>14}")
+    print(
+        f"{'concurrency':>11} {'pairs':>5} {'wall/pair':>10} {'agents/pair':>12} {'tests/pair':>11} {'overhead/pair':>14}"
+    )
     for c in args.concurrency:
         m = measure(args.dataset_dir, c)
-        print(f"{c:>11} {m['pairs']:>5} {m['wall']:>9.3f}s {m['agents']:>11.3f}s {m['tests']:>10.3f}s {m['overhead']:>13.3f}s")
+        print(
+            f"{c:>11} {m['pairs']:>5} {m['wall']:>9.3f}s {m['agents']:>11.3f}s {m['tests']:>10.3f}s {m['overhead']:>13.3f}s"
+        )
 
 
 if __name__ == "__main__":

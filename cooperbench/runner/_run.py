@@ -220,7 +220,11 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
     if callable(preflight):  # the agent's own checks (API key, model), before any sandbox starts
         import inspect
 
-        extra = {"agent_config": opts.agent_config_path} if "agent_config" in inspect.signature(preflight).parameters else {}
+        extra = (
+            {"agent_config": opts.agent_config_path}
+            if "agent_config" in inspect.signature(preflight).parameters
+            else {}
+        )
         preflight(opts.model_name, opts.config, **extra)
     if opts.auto_eval:
         from cooperbench.evaluation import get_evaluator
