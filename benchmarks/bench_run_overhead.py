@@ -64,14 +64,12 @@ def main() -> None:
     args = parser.parse_args()
     # Warm the local backend's workspace templates so the first measurement is not a cold build.
     measure(args.dataset_dir, 2)
-    print(
-        f"{'concurrency':>11} {'pairs':>5} {'wall/pair':>10} {'agents/pair':>12} {'tests/pair':>11} {'overhead/pair':>14}"
-    )
+    header = ("concurrency", "pairs", "wall/pair", "agents/pair", "tests/pair", "overhead/pair")
+    print(" ".join(f"{h:>13}" for h in header))
     for c in args.concurrency:
         m = measure(args.dataset_dir, c)
-        print(
-            f"{c:>11} {m['pairs']:>5} {m['wall']:>9.3f}s {m['agents']:>11.3f}s {m['tests']:>10.3f}s {m['overhead']:>13.3f}s"
-        )
+        figures = [f"{m[k]:.3f}s" for k in ("wall", "agents", "tests", "overhead")]
+        print(" ".join(f"{v:>13}" for v in (str(c), str(m["pairs"]), *figures)))
 
 
 if __name__ == "__main__":
