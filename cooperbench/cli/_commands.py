@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -188,3 +189,83 @@ def cleanup_command(
             typer.echo(f"{bname}: removed {item}")
         total += len(removed)
     typer.echo(f"Removed {total} resource(s).")
+
+
+@app.command("validate")
+def validate_command(
+    subset: SubsetOpt = None,
+    repo: RepoOpt = None,
+    task: TaskOpt = None,
+    features: FeaturesOpt = None,
+    backend: BackendOpt = None,
+    concurrency: ConcurrencyOpt = 2,
+    dataset_dir: DatasetOpt = None,
+    log_dir: Annotated[
+        Path | None, typer.Option("--log-dir", help="Keep the oracle run here (default: a temporary folder).")
+    ] = None,
+    agent_config: Annotated[
+        Path | None, typer.Option("--agent-config", help="YAML whose `backend` section configures the backend.")
+    ] = None,
+) -> None:
+    """Check a dataset and a backend with the gold patches (the oracle agent), before paying for agents.
+
+    Prints, per pair, whether the gold patches merge cleanly and each feature passes, and per
+    feature whether its tests fail without its patch. Exits 1 when a cleanly merging gold pair
+    fails its tests, a gold patch does not apply, or a feature's tests pass without its patch.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from cooperbench.settings import defaults
+    from cooperbench.validation import validate
+
+    settings = defaults()
+    try:
+        report = validate(
+            dataset_dir=dataset_dir or settings.dataset_dir,
+            subset=subset,
+            repo=repo,
+            task_id=task,
+            features=parse_features(features),
+            backend=backend or settings.backend,
+            concurrency=concurrency,
+            logs_dir=log_dir,
+            agent_config=str(agent_config) if agent_config else None,
+        )
+    except CooperBenchError as exc:
+        raise fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+    def mark(value: object) -> str:
+        return {True: "✓", False: "✗"}.get(value, "-")  # type: ignore[call-overload]
+
+    # Tables written to a pipe or file must not be cut to an 80-column default.
+    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    pairs = Table("pair", "gold merge", "strategy", "feature a", "feature b", "outcome", title="Gold pairs")
+    for row in report.pairs:
+        pairs.add_row(
+            row["pair"],
+            row["merge"],
+            row["strategy"],
+            mark(row["feature1_passed"]),
+            mark(row["feature2_passed"]),
+            str(row["outcome"]),
+        )
+    console.print(pairs)
+    feats = Table("task", "feature", "tests fail without its patch", "passed", "failed", title="Features")
+    for row in report.features:
+        feats.add_row(
+            row["task"],
+            str(row["feature"]),
+            mark(row["fails_without_patch"]),
+            str(row["tests_passed"]),
+            str(row["tests_failed"]),
+        )
+    console.print(feats)
+    if report.problems:
+        console.print(f"[red]{len(report.problems)} problem(s):[/red]")
+        for problem in report.problems:
+            console.print(f"  ✗ {problem}")
+        raise typer.Exit(1)
+    console.print(f"[green]OK[/green]: {len(report.pairs)} pair(s) and {len(report.features)} feature(s) validated.")
