@@ -14,6 +14,7 @@ from cooperbench.agents.mini_swe_agent.connectors import GitConnector
 from cooperbench.agents.mini_swe_agent.connectors.messaging import MessagingConnector
 from cooperbench.agents.mini_swe_agent.environments.local import LocalEnvironment
 from cooperbench.agents.registry import register
+from cooperbench.backends.environment import SandboxEnvironment
 from cooperbench.patches import base_commit, working_tree_patch
 
 
@@ -76,7 +77,7 @@ class GitAgent:
     """agent1 commits a file and pushes its branch; agent2 fetches agent1's branch and reports what it saw."""
 
     def run(self, task, image, *, agent_id="agent", agents=None, git_server_url=None, **kwargs):
-        with LocalEnvironment(image=image) as env:
+        with SandboxEnvironment(image) as env:  # the run's backend: local or docker
             base = base_commit(env)
             GitConnector(agent_id=agent_id, agents=agents, server_url=git_server_url).setup(env)
             if agent_id == "agent1":

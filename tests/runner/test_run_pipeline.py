@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 # Expected outcomes of the gold patches (examples/dataset/README.md).
 GOLD_COOP = {
     "minicalc_task/2/f3_f4": "fail_tests",  # the union merge keeps two div(); the later wins
-    "textkit_task/1/f3_f4": "fail_tests",  # merges cleanly, integration failure
+    "textkit_task/1/f3_f4": "fail_tests",  # README conflict; the union merge breaks f3's slugify(max_length)
 }
 
 
@@ -176,20 +176,20 @@ def test_agent_past_its_wall_time_limit_times_out_and_its_sandbox_is_cleaned(tmp
     assert not list(cache.glob("**/started_marker")), "the timed-out sandbox's workspace is left behind"
 
 
-def test_git_collaboration_on_local_agent2_fetches_what_agent1_pushed(tmp_path):
+@pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_git_collaboration_agent2_fetches_what_agent1_pushed(tmp_path, backend):
     import cb_test_agents  # noqa: F401
 
-    run(
-        "g",
-        agent="t_git",
-        dataset_dir=DATASET,
-        logs_dir=tmp_path,
-        repo="textkit_task",
-        features=[1, 2],
-        git_enabled=True,
-        auto_eval=False,
-    )
+    config = None
+    if backend == "docker":
+        from cooperbench_backend_docker.testing import ensure_base_image
+
+        config = {"backend": {"pull": False, "build_args": {"BASE_IMAGE": ensure_base_image()}}}
+    run("g", agent="t_git", dataset_dir=DATASET, logs_dir=tmp_path, repo="textkit_task", features=[1, 2],
+        git_enabled=True, auto_eval=False, backend=backend, config=config)
     (pdir,) = pair_dirs(tmp_path, "g", "coop").values()
+    result = load(pdir / "result.json")
+    assert result["outcome"] == "pending_eval", result
     traj = load(pdir / "agent2_traj.json")
     assert traj == [{"seen": "shared"}]
     assert "shared_by_agent1.txt" in (pdir / "agent1.patch").read_text()
