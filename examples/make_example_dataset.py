@@ -22,9 +22,10 @@ textkit_task/task1 (package ``textkit``)
     f1+f2  CONFLICT: both append a function to ``textkit/case.py`` and edit the same
            import line and ``__all__`` of ``textkit/__init__.py``; the union merge keeps
            both sides and both features' tests pass.
-    f3+f4  merge CLEANLY but FAIL INTEGRATION: f3's ``slugify(max_length=...)`` cuts with
-           ``truncate()``, and f4 makes ``truncate()`` append a "..." placeholder, so
-           f3's tests fail on the merged code (f4's pass).
+    f3+f4  CONFLICT that the union merge does NOT rescue: both document their change in
+           adjacent lines of the repository's ``README.md``; the union merge keeps both
+           sides, but f3's ``slugify(max_length=...)`` cuts with ``truncate()``, which f4
+           makes append a "..." placeholder, so f3's tests fail (f4's pass).
     every other pair merges cleanly and passes both features' tests.
 
 minicalc_task/task2 (package ``minicalc``)
@@ -34,6 +35,9 @@ minicalc_task/task2 (package ``minicalc``)
            ``minicalc/ops.py``; the union result holds two ``def div`` and the later
            one (f4's) wins, so f3's tests fail.
     every other pair merges cleanly and passes both features' tests.
+
+No pair merges cleanly and fails: ``cooperbench validate`` reports such a gold pair as a
+dataset problem, so ``Pair`` refuses to document one.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "dataset"
@@ -121,11 +126,20 @@ class Pair:
     naive_conflict: bool  # does a naive `git merge --no-ff` conflict?
     failing: tuple[int, ...] = ()  # features whose tests fail on the (union-)merged code
 
+    def __post_init__(self) -> None:
+        # `cooperbench validate` must pass on this dataset, and it reports every gold pair that
+        # merges cleanly but fails its tests; an incompatible pair has to conflict as well.
+        if self.failing and not self.naive_conflict:
+            raise ValueError(
+                f"pair f{self.a}+f{self.b}: a cleanly merging pair must pass both features' tests "
+                "(make the features conflict under the naive merge, or make them compatible)"
+            )
+
     @property
     def category(self) -> str:
         if self.naive_conflict:
             return "conflict, union merge fails" if self.failing else "conflict, union merge passes"
-        return "clean merge, integration failure" if self.failing else "clean merge, passes"
+        return "clean merge, passes"
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,7 @@ class Task:
     features: dict[int, Feature]
     pairs: tuple[Pair, ...]
     # combined.patch: hand-resolved contents of the files where features conflict (textually,
-    # or semantically like textkit f3/f4); every other file gets all features' edits in order.
+    # or semantically like textkit f3/f4 in slug.py); every other file gets all features' edits in order.
     combined_overrides: dict[str, str] = field(default_factory=dict)
 
 
@@ -241,6 +255,21 @@ def truncate(text, width):
         return text
     return text[:width]
 '''
+
+# The README documents slugify() and truncate() on adjacent lines: f3 and f4 each update
+# their function's line, so their gold patches conflict under a naive merge.
+TEXTKIT_README = """\
+# textkit
+
+Small, dependency-free string utilities (an example repository of the CooperBench example dataset).
+
+## Slugs and truncation
+
+- `slugify(text, sep="-")` returns a lowercase ASCII slug: `slugify("Crème Brûlée!") == "creme-brulee"`.
+- `truncate(text, width)` cuts `text` to at most `width` characters: `truncate("hello world", 5) == "hello"`.
+
+Run the tests with `python -m pytest`.
+"""
 
 TEXTKIT_TEST_CASE = """\
 import pytest
@@ -470,7 +499,8 @@ def test_title_case_empty():
         "`sep`. `max_length=None` (the default) keeps today's behaviour.\n\n"
         '- `slugify("Hello World Again", max_length=11) == "hello-world"`\n'
         '- `slugify("Hello World", max_length=6) == "hello"`\n'
-        '- `slugify("a b c d", sep="_", max_length=4) == "a_b"`',
+        '- `slugify("a b c d", sep="_", max_length=4) == "a_b"`\n\n'
+        "Document the new parameter in the `slugify` entry of `README.md`.",
         edits=(
             replace(
                 "textkit/slug.py",
@@ -501,6 +531,14 @@ def slugify(text, sep="-", max_length=None):
         slug = truncate(slug, max_length).rstrip(sep)
     return slug
 """,
+            ),
+            replace(
+                "README.md",
+                '- `slugify(text, sep="-")` returns a lowercase ASCII slug: '
+                '`slugify("Crème Brûlée!") == "creme-brulee"`.\n',
+                '- `slugify(text, sep="-", max_length=None)` returns a lowercase ASCII slug, cut to at most '
+                "`max_length` characters and never ending with `sep`: "
+                '`slugify("Hello World Again", max_length=11) == "hello-world"`.\n',
             ),
             append(
                 "tests/test_slug.py",
@@ -538,8 +576,16 @@ def test_slugify_max_length_longer_than_slug():
         "- when the placeholder alone does not fit (`len(placeholder) >= width`) the text is cut "
         'without one (`truncate("hello world", 2) == "he"`);\n'
         '- `placeholder=""` gives the old plain cut;\n'
-        "- a negative `width` still raises `ValueError`.",
+        "- a negative `width` still raises `ValueError`.\n\n"
+        "Document the new behaviour in the `truncate` entry of `README.md`.",
         edits=(
+            replace(
+                "README.md",
+                "- `truncate(text, width)` cuts `text` to at most `width` characters: "
+                '`truncate("hello world", 5) == "hello"`.\n',
+                '- `truncate(text, width, placeholder="...")` cuts `text` to at most `width` characters '
+                'and marks a cut with `placeholder`: `truncate("hello world", 8) == "hello..."`.\n',
+            ),
             replace(
                 "textkit/trim.py",
                 '''\
@@ -598,9 +644,7 @@ TEXTKIT = Task(
     summary="string utilities (`textkit/`: case conversion, slugs, truncation)",
     base_files={
         ".gitignore": GITIGNORE,
-        "README.md": "# textkit\n\nSmall, dependency-free string utilities "
-        "(an example repository of the CooperBench example dataset).\n\n"
-        "Run the tests with `python -m pytest`.\n",
+        "README.md": TEXTKIT_README,
         "pyproject.toml": pyproject("textkit", "Small string utilities (CooperBench example repository)."),
         "textkit/__init__.py": TEXTKIT_INIT,
         "textkit/case.py": TEXTKIT_CASE,
@@ -617,7 +661,7 @@ TEXTKIT = Task(
         Pair(1, 4, naive_conflict=False),
         Pair(2, 3, naive_conflict=False),
         Pair(2, 4, naive_conflict=False),
-        Pair(3, 4, naive_conflict=False, failing=(3,)),
+        Pair(3, 4, naive_conflict=True, failing=(3,)),
     ),
     combined_overrides={
         "textkit/__init__.py": TEXTKIT_INIT.replace(
@@ -1356,10 +1400,14 @@ def readme(tasks: tuple[Task, ...], base_commits: dict[str, str]) -> str:
     lines += [
         "",
         "Why: in `textkit`, f1 and f2 both append a function to `textkit/case.py` and edit the",
-        "same lines of `textkit/__init__.py`; f3's `slugify(max_length=...)` relies on",
+        "same lines of `textkit/__init__.py`; f3 and f4 update adjacent lines of the repository's",
+        "`README.md`, and the union merge keeps both, but f3's `slugify(max_length=...)` relies on",
         "`truncate()`, which f4 changes to append `...`. In `minicalc`, f1 and f2 both append to",
         "`minicalc/stats.py`; f3 and f4 both rewrite `div()`, and the union merge keeps two",
         "`def div` of which the later (f4's) wins.",
+        "",
+        "No pair merges cleanly and then fails its tests: `cooperbench validate` reports such a",
+        "gold pair as a problem of the dataset, and it must pass on this one.",
         "",
         "`subsets/lite.json` names one union-rescued conflict, one clean pair and one failing",
         "pair per task.",
@@ -1381,7 +1429,7 @@ def readme(tasks: tuple[Task, ...], base_commits: dict[str, str]) -> str:
 
 
 def lite_json(tasks: tuple[Task, ...]) -> str:
-    entries = []
+    entries: list[dict[str, Any]] = []
     for task in tasks:
         pairs = LITE_PAIRS[(task.repo, task.task_id)]
         entries.append({"repo": task.repo, "task_id": task.task_id, "pairs": [list(pair) for pair in pairs]})
@@ -1521,8 +1569,8 @@ def generate(out_dir: Path) -> dict[str, str]:
             base, files = build_task(task, scratch)
             base_commits[task.repo] = base
             task_dir = Path(task.repo) / f"task{task.task_id}"
-            for rel, data in files.items():
-                outputs[task_dir / rel] = data
+            for name, data in files.items():
+                outputs[task_dir / name] = data
     outputs[Path("subsets") / "lite.json"] = lite_json(TASKS).encode()
     outputs[Path("README.md")] = readme(TASKS, base_commits).encode()
 

@@ -198,7 +198,11 @@ def test_lite_subset():
 
 def test_documented_pairs_cover_the_required_cases():
     categories = {pair.category for _, pair in PAIRS}
-    assert {"conflict, union merge passes", "clean merge, passes", "clean merge, integration failure"} <= categories
+    assert categories == {"conflict, union merge passes", "conflict, union merge fails", "clean merge, passes"}
+    # `cooperbench validate` reports a gold pair that merges cleanly but fails as a dataset problem.
+    assert all(pair.naive_conflict for _, pair in PAIRS if pair.failing)
+    with pytest.raises(ValueError, match="a cleanly merging pair must pass both features' tests"):
+        gen.Pair(3, 4, naive_conflict=False, failing=(3,))
     readme = (DATASET / "README.md").read_text()
     for name, pair in PAIRS:
         assert f"| `{name}` | f{pair.a}, f{pair.b} |" in readme and pair.category in readme

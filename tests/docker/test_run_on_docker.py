@@ -50,8 +50,9 @@ def test_oracle_run_with_git_on_docker_matches_the_documented_outcomes(tmp_path:
     pairs = sorted((run_dir / "coop" / "textkit_task" / "1").iterdir())
     assert len(pairs) == 6
     evals = {pair.name: json.loads((pair / "eval.json").read_text()) for pair in pairs}
-    # Documented: f3+f4 merge cleanly but f3's tests fail on the merge; every other pair passes.
+    # Documented: f3+f4 conflict and f3's tests fail on the union merge; every other pair passes.
     assert {name for name, e in evals.items() if e["both_passed"]} == {"f1_f2", "f1_f3", "f1_f4", "f2_f3", "f2_f4"}
     assert evals["f1_f2"]["merge"]["strategy"] == "union"
+    assert evals["f3_f4"]["merge"]["strategy"] == "union" and not evals["f3_f4"]["feature1"]["passed"]
     assert json.loads((run_dir / "config.json").read_text())["backend"] == "docker"
     assert DockerBackend().resources(run_name) == []

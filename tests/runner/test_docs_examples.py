@@ -16,15 +16,33 @@ EXAMPLES = Path(__file__).resolve().parent / "docs_examples"
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cooperbench", "run", *args], capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "cooperbench", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(EXAMPLES), **env},
     )
 
 
 def test_minimal_agent_example_produces_its_result(tmp_path):
-    proc = run_cli("-n", "docs", "--agent", "simple_agent", "--dataset-dir", str(ROOT / "examples" / "dataset"),
-                   "--log-dir", str(tmp_path), "-r", "textkit_task", "-t", "1", "-f", "1,2", "--no-auto-eval",
-                   env={"COOPERBENCH_EXTERNAL_AGENTS": " simple_agent "})
+    proc = run_cli(
+        "-n",
+        "docs",
+        "--agent",
+        "simple_agent",
+        "--dataset-dir",
+        str(ROOT / "examples" / "dataset"),
+        "--log-dir",
+        str(tmp_path),
+        "-r",
+        "textkit_task",
+        "-t",
+        "1",
+        "-f",
+        "1,2",
+        "--no-auto-eval",
+        env={"COOPERBENCH_EXTERNAL_AGENTS": " simple_agent "},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads((tmp_path / "docs" / "coop" / "textkit_task" / "1" / "f1_f2" / "result.json").read_text())
     assert result["agents"]["agent1"]["status"] == "Submitted"
@@ -35,12 +53,34 @@ def test_minimal_agent_example_produces_its_result(tmp_path):
 def test_llm_agent_example_talks_to_an_openai_compatible_server(tmp_path):
     # gpt-4o (the example's default) has a LiteLLM price; the example adds response_cost unguarded.
     with LLMTestServer([text("Looking at the task. DONE")] * 4) as server:
-        proc = run_cli("-n", "llm", "--agent", "llm_agent", "-m", "gpt-4o",
-                       "--dataset-dir", str(ROOT / "examples" / "dataset"), "--log-dir", str(tmp_path),
-                       "-r", "textkit_task", "-t", "1", "-f", "1,2", "--no-auto-eval", "--setting", "solo",
-                       env={"COOPERBENCH_EXTERNAL_AGENTS": "llm_agent", "OPENAI_BASE_URL": server.base_url,
-                            "OPENAI_API_BASE": server.base_url, "OPENAI_API_KEY": "test-key",
-                            "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+        proc = run_cli(
+            "-n",
+            "llm",
+            "--agent",
+            "llm_agent",
+            "-m",
+            "gpt-4o",
+            "--dataset-dir",
+            str(ROOT / "examples" / "dataset"),
+            "--log-dir",
+            str(tmp_path),
+            "-r",
+            "textkit_task",
+            "-t",
+            "1",
+            "-f",
+            "1,2",
+            "--no-auto-eval",
+            "--setting",
+            "solo",
+            env={
+                "COOPERBENCH_EXTERNAL_AGENTS": "llm_agent",
+                "OPENAI_BASE_URL": server.base_url,
+                "OPENAI_API_BASE": server.base_url,
+                "OPENAI_API_KEY": "test-key",
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            },
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert len(server.requests) == 1
         assert "Feature 1" in server.requests[0].text_of("user")[0]

@@ -185,8 +185,18 @@ def test_git_collaboration_agent2_fetches_what_agent1_pushed(tmp_path, backend):
         from cooperbench_backend_docker.testing import ensure_base_image
 
         config = {"backend": {"pull": False, "build_args": {"BASE_IMAGE": ensure_base_image()}}}
-    run("g", agent="t_git", dataset_dir=DATASET, logs_dir=tmp_path, repo="textkit_task", features=[1, 2],
-        git_enabled=True, auto_eval=False, backend=backend, config=config)
+    run(
+        "g",
+        agent="t_git",
+        dataset_dir=DATASET,
+        logs_dir=tmp_path,
+        repo="textkit_task",
+        features=[1, 2],
+        git_enabled=True,
+        auto_eval=False,
+        backend=backend,
+        config=config,
+    )
     (pdir,) = pair_dirs(tmp_path, "g", "coop").values()
     result = load(pdir / "result.json")
     assert result["outcome"] == "pending_eval", result
@@ -244,9 +254,31 @@ def test_ctrl_c_cleans_sandboxes_and_marks_no_partial_pair_done(tmp_path):
     logs = tmp_path / "logs"
     env = {**os.environ, "PYTHONPATH": str(HERE), "COOPERBENCH_EXTERNAL_AGENTS": "cb_test_agents"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cooperbench", "run", "-n", "ctrlc_run", "--agent", "t_hanger", "--setting", "solo",
-         "--dataset-dir", str(DATASET), "--log-dir", str(logs), "-r", "textkit_task", "-c", "2", "--no-auto-eval"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "cooperbench",
+            "run",
+            "-n",
+            "ctrlc_run",
+            "--agent",
+            "t_hanger",
+            "--setting",
+            "solo",
+            "--dataset-dir",
+            str(DATASET),
+            "--log-dir",
+            str(logs),
+            "-r",
+            "textkit_task",
+            "-c",
+            "2",
+            "--no-auto-eval",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(_bwrap_processes_of("ctrlc_run")) < 2:

@@ -5,7 +5,7 @@
 set -e
 
 REPO_NAME="textkit"
-BASE_COMMIT="3e98c39fdc6386902ef3154c10d36c8159f1df43"
+BASE_COMMIT="d559f0b89e0e6c89f2100f6e71de5fe694c00423"
 TASK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # Create a directory for the repo if it doesn't exist
