@@ -15,9 +15,11 @@ Figures:
 
 Usage::
 
-    python benchmarks/bench_eval.py [--subset lite|all] [--limit 1.2] [--json]
+    python benchmarks/bench_eval.py [--subset lite|all] [--limit 1.2] [--json] [--keep DIR]
 
-Exit status 1 when the median overhead ratio exceeds ``--limit``.
+Exit status 1 when the median overhead ratio exceeds ``--limit``, or when a pair's outcome
+differs between the two runs (the evaluation must be deterministic; ``--keep`` keeps the
+run folders to look at why).
 """
 
 from __future__ import annotations
@@ -67,10 +69,12 @@ def measure(logs: Path, name: str, pairs: list[Pair], backend: LocalBackend, con
              console=Console(file=io.StringIO()))  # fmt: skip
     wall = time.perf_counter() - started
     ratios, outcomes = [], []
+    by_pair: dict[str, str] = {}
     eval_total = runner_total = 0.0
     for path in sorted(run.glob("*/*/*/*/eval.json")):
         record = json.loads(path.read_text())
         outcomes.append(record["outcome"])
+        by_pair[str(path.parent.relative_to(run))] = record["outcome"]
         raw = runner_seconds(record)
         eval_total += record["eval_duration"]
         runner_total += raw
@@ -86,6 +90,7 @@ def measure(logs: Path, name: str, pairs: list[Pair], backend: LocalBackend, con
         "eval_seconds_total": round(eval_total, 2),
         "runner_seconds_total": round(runner_total, 2),
         "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))},
+        "by_pair": by_pair,
     }
 
 
@@ -94,18 +99,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", choices=("lite", "all"), default="lite", help="pairs to evaluate (default lite)")
     parser.add_argument("--limit", type=float, default=1.2, help="highest acceptable median overhead ratio")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--keep", type=Path, help="keep the run folders (and template cache) in this folder")
     args = parser.parse_args(argv)
 
     pairs = discover_pairs(EXAMPLES, subset=None if args.subset == "all" else args.subset)
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
-        root = Path(tmp)
+        root = args.keep or Path(tmp)
         backend = LocalBackend(cache_dir=root / "cache")
         for task in {p.task.key: p.task for p in pairs}.values():
             backend.resolve_image(task)  # build templates before timing
         results = [measure(root / "logs", f"c{c}", pairs, backend, c) for c in (1, 2)]
 
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps([{k: v for k, v in r.items() if k != "by_pair"} for r in results], indent=2))
     else:
         for r in results:
             print(
@@ -114,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"total {r['overhead_ratio_total']}: {r['eval_seconds_total']}s eval / "
                 f"{r['runner_seconds_total']}s runner.sh); outcomes {r['outcomes']}"
             )
+    unstable = {k for k, v in results[0]["by_pair"].items() if results[1]["by_pair"].get(k) != v}
+    for key in sorted(unstable):
+        print(f"outcome differs between runs: {key}: {results[0]['by_pair'][key]} vs {results[1]['by_pair'].get(key)}")
     worst = results[0]["overhead_ratio_median"]
     if worst > args.limit:
         print(f"median overhead ratio at -c 1 is {worst}, above the limit {args.limit}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if unstable else 0
 
 
 if __name__ == "__main__":

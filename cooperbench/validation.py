@@ -71,8 +71,9 @@ def _features_without_patch(
     task: Task, feature_ids: list[int], backend: Any, labels: RunLabels, timeout: float
 ) -> list[dict[str, Any]]:
     """Run each feature's tests on the base commit, without any feature patch, in one sandbox."""
-    from cooperbench.backends.base import PATCHES_DIR
-    from cooperbench.evaluation._steps import base_commit, run_tests
+    from cooperbench.backends.base import PATCHES_DIR, REPO_DIR
+    from cooperbench.errors import SandboxError
+    from cooperbench.evaluation._steps import run_tests
     from cooperbench.evaluation.merge import task_inputs
 
     rows = []
@@ -80,7 +81,12 @@ def _features_without_patch(
     try:
         for name, data in task_inputs(task, tuple(feature_ids)).items():
             sandbox.write_file(f"{PATCHES_DIR}/{name}", data, mode=0o755 if name.endswith(".sh") else 0o644)
-        base = base_commit(sandbox)
+        head = sandbox.exec(f"git -C {REPO_DIR} rev-parse HEAD", timeout=60)
+        base = head.output.strip()
+        if head.returncode != 0 or len(base) != 40:
+            raise SandboxError(
+                f"cannot read the base commit of {task.key} in sandbox {sandbox.id}: {head.output[-500:]}"
+            )
         for i, feature_id in enumerate(feature_ids, start=1):
             outcome = run_tests(sandbox, base, f"tests{i}.patch", "", timeout=timeout)
             rows.append(

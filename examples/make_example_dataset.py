@@ -33,7 +33,8 @@ minicalc_task/task2 (package ``minicalc``)
            keeps both and both features' tests pass.
     f3+f4  CONFLICT that the union merge does NOT rescue: both rewrite ``div()`` in
            ``minicalc/ops.py``; the union result holds two ``def div`` and the later
-           one (f4's) wins, so f3's tests fail.
+           one wins. Merging as upstream does (agent1's branch into agent2's), f4's comes
+           first and f3's later, so f4's tests fail.
     every other pair merges cleanly and passes both features' tests.
 
 No pair merges cleanly and fails: ``cooperbench validate`` reports such a gold pair as a
@@ -1049,7 +1050,7 @@ MINICALC = Task(
         Pair(1, 4, naive_conflict=False),
         Pair(2, 3, naive_conflict=False),
         Pair(2, 4, naive_conflict=False),
-        Pair(3, 4, naive_conflict=True, failing=(3,)),
+        Pair(3, 4, naive_conflict=True, failing=(4,)),
     ),
     combined_overrides={
         # f3 (DivisionByZero) and f4 (ndigits) both rewrite div(): keep both behaviours.

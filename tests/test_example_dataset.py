@@ -107,19 +107,21 @@ def assert_fails(rc: int, output: str) -> None:
 
 
 def merge_pair(repo: Path, patch_a: Path, patch_b: Path) -> tuple[bool, str]:
-    """Merge two patches like the evaluator; return (naive merge conflicted, merged diff)."""
+    """Merge two patches like the evaluator (and upstream): agent1's branch merged into agent2's.
+
+    Returns (naive merge conflicted, merged diff)."""
     base = git(repo, "rev-parse", "HEAD").stdout.strip()
     for branch, patch in (("agent1", patch_a), ("agent2", patch_b)):
         git(repo, "checkout", "-q", "-b", branch, base)
         git(repo, "apply", str(patch))
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", branch)
-    git(repo, "checkout", "-q", "agent1")
-    conflicted = git(repo, "merge", "--no-ff", "--no-edit", "agent2", check=False).returncode != 0
+    git(repo, "checkout", "-q", "agent2")
+    conflicted = git(repo, "merge", "--no-ff", "--no-edit", "agent1", check=False).returncode != 0
     if conflicted:
         git(repo, "merge", "--abort")
         (repo / ".gitattributes").write_text("* merge=union\n")
-        git(repo, "merge", "--no-ff", "--no-edit", "agent2")
+        git(repo, "merge", "--no-ff", "--no-edit", "agent1")
         (repo / ".gitattributes").unlink()
     merged = git(repo, "diff", base, "HEAD").stdout
     git(repo, "checkout", "-q", "--detach", base)

@@ -8,4 +8,6 @@ from cooperbench.hookspecs import Register
 
 @hookimpl
 def cooperbench_register_backends(register: Register) -> None:
-    register("gcp", "cooperbench_backend_gcp.backend:GCPBackend", description="Google Cloud VM sandboxes for CooperBench")
+    register(
+        "gcp", "cooperbench_backend_gcp.backend:GCPBackend", description="Google Cloud VM sandboxes for CooperBench"
+    )

@@ -1,0 +1,126 @@
+"""Reading a pair folder's patches and agent statuses, and writing its ``eval.json``.
+
+Two layouts are read: ours (``agent1.patch``/``agent2.patch`` by agent, ``solo.patch``) and
+upstream CooperBench's log folders, where a coop patch is named after its feature
+(``agent<feature_id>.patch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cooperbench.io import read_json, write_json_atomic
+
+if TYPE_CHECKING:
+    from cooperbench.backends.base import Backend, RunLabels
+    from cooperbench.dataset import Pair
+    from cooperbench.evaluation.base import Evaluator
+
+__all__ = ["EVAL_FILE", "evaluate_pair_dir", "get_evaluator", "read_agent_statuses", "read_pair_patches"]
+
+EVAL_FILE = "eval.json"
+
+
+def get_evaluator(name: str = "merge", **options: Any) -> Evaluator:
+    """Instantiate the evaluator plugin registered as ``name``.
+
+    Raises:
+        UnknownPluginError: no evaluator of that name is installed (the message lists those that are).
+        ConfigError: ``options`` are not understood by the evaluator.
+    """
+    from cooperbench.errors import ConfigError
+    from cooperbench.plugins import get_plugin
+
+    cls = get_plugin("evaluator", name)
+    try:
+        return cls(**options)  # type: ignore[no-any-return]
+    except TypeError as exc:
+        raise ConfigError(f"evaluator {name!r}: invalid option: {exc}") from exc
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def read_pair_patches(pair_dir: Path, setting: str, features: tuple[int, ...]) -> dict[str, bytes | None]:
+    """Each agent's patch in ``pair_dir``, keyed by agent id (``agent1``/``agent2``, or ``solo``).
+
+    Coop patches are ``agent1.patch`` (``features[0]``) and ``agent2.patch``; an upstream log
+    folder names them ``agent<feature_id>.patch`` instead. The layout with more of its files
+    present wins, ours on a tie (for features 1 and 2 both layouts are the same files).
+
+    Returns:
+        ``{agent_id: bytes}``; ``None`` for a patch file that is missing.
+    """
+    pair_dir = Path(pair_dir)
+    if setting == "solo":
+        return {"solo": _read(pair_dir / "solo.patch")}
+    ours = [pair_dir / f"agent{i}.patch" for i in (1, 2)]
+    upstream = [pair_dir / f"agent{f}.patch" for f in features[:2]]
+    present = sum(p.is_file() for p in ours), sum(p.is_file() for p in upstream)
+    chosen = upstream if present[1] > present[0] else ours
+    return {"agent1": _read(chosen[0]), "agent2": _read(chosen[1])}
+
+
+def read_agent_statuses(pair_dir: Path) -> dict[str, str | None]:
+    """``{agent_id: status}`` from the pair's ``result.json`` (empty when there is none).
+
+    An agent's ``error_kind`` (``infra_error``, ``timeout``, ``agent_error``: the runner's own
+    classification) wins over its free-form ``status``; upstream's solo result has one ``agent``.
+    """
+    result = read_json(Path(pair_dir) / "result.json")
+    if not isinstance(result, dict):
+        return {}
+    agents = result.get("agents")
+    if not isinstance(agents, dict):
+        single = result.get("agent")
+        agents = {"solo": single} if isinstance(single, dict) else {}
+    statuses: dict[str, str | None] = {}
+    for agent_id, rec in agents.items():
+        if isinstance(rec, Mapping):
+            value = rec.get("error_kind") or rec.get("status")
+            statuses[str(agent_id)] = str(value) if value is not None else None
+    return statuses
+
+
+def evaluate_pair_dir(
+    evaluator: Evaluator,
+    pair: Pair,
+    pair_dir: Path,
+    *,
+    setting: str,
+    backend: Backend,
+    run: RunLabels,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Evaluate the patches in ``pair_dir`` and write its ``eval.json`` atomically.
+
+    Args:
+        evaluator: an :class:`~cooperbench.evaluation.Evaluator` (see :func:`get_evaluator`).
+        pair: the pair (its task locates ``runner.sh`` and the tests).
+        pair_dir: ``logs/<run>/<setting>/<repo>/<task_id>/f<a>_f<b>/``.
+        setting: ``coop`` or ``solo``.
+        backend: where the evaluation sandbox is created.
+        run: the labels of the run the sandbox belongs to.
+        timeout: seconds per test run; ``None`` for the evaluator's default.
+
+    Returns:
+        The record written to ``eval.json``.
+    """
+    pair_dir = Path(pair_dir)
+    record = evaluator.evaluate_pair(
+        pair,
+        setting,
+        read_pair_patches(pair_dir, setting, pair.features),
+        backend,
+        run,
+        timeout=timeout,
+        agent_statuses=read_agent_statuses(pair_dir),
+    )
+    write_json_atomic(pair_dir / EVAL_FILE, record)
+    return record

@@ -1,0 +1,254 @@
+"""``evaluate()``: evaluate every pair folder of a run, concurrently, then update summary.json."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from cooperbench.backends._context import SandboxTracker
+from cooperbench.backends.base import Backend, RunLabels, Sandbox
+from cooperbench.dataset import Pair, Task, load_subset, load_tasks
+from cooperbench.errors import DatasetError
+from cooperbench.evaluation.pair_dir import EVAL_FILE, evaluate_pair_dir, get_evaluator
+from cooperbench.evaluation.summary import write_evaluation_summary
+from cooperbench.io import read_json
+from cooperbench.settings import defaults
+
+if TYPE_CHECKING:
+    from cooperbench.evaluation.base import Evaluator
+
+__all__ = ["PairDir", "discover_pair_dirs", "evaluate"]
+
+_PAIR_DIR = re.compile(r"^f(\d+)_f(\d+)$")
+_SETTINGS = ("coop", "solo")
+
+
+@dataclass(frozen=True)
+class PairDir:
+    """A pair folder of a run: ``<run>/<setting>/<repo>/<task_id>/f<a>_f<b>/``."""
+
+    setting: str
+    repo: str
+    task_id: int
+    features: tuple[int, int]
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.setting}/{self.repo}/{self.task_id}/f{self.features[0]}_f{self.features[1]}"
+
+
+def discover_pair_dirs(
+    run_dir: Path,
+    *,
+    repo: str | None = None,
+    task_id: int | None = None,
+    features: list[int] | None = None,
+    selection: dict[tuple[str, int], list[tuple[int, int]] | None] | None = None,
+) -> list[PairDir]:
+    """The pair folders of a run that match the filters, sorted.
+
+    Args:
+        run_dir: ``logs/<run>``.
+        repo, task_id: only this repository / task.
+        features: only pairs whose two features are both in this list.
+        selection: a subset as returned by :func:`cooperbench.dataset.load_subset`.
+    """
+    found: list[PairDir] = []
+    for setting in _SETTINGS:
+        for path in sorted((run_dir / setting).glob("*/*/*")):
+            m = _PAIR_DIR.match(path.name)
+            if not (m and path.is_dir() and path.parent.name.isdigit()):
+                continue
+            pd = PairDir(setting, path.parent.parent.name, int(path.parent.name), (int(m[1]), int(m[2])), path)
+            if (repo is not None and pd.repo != repo) or (task_id is not None and pd.task_id != task_id):
+                continue
+            if features is not None and not set(pd.features) <= set(features):
+                continue
+            if selection is not None:
+                key = (pd.repo, pd.task_id)
+                if key not in selection:
+                    continue
+                chosen = selection[key]
+                if chosen is not None and tuple(sorted(pd.features)) not in set(chosen):
+                    continue
+            found.append(pd)
+    return sorted(found, key=lambda p: (p.setting, p.repo, p.task_id, p.features))
+
+
+class _TrackingBackend:
+    """Delegates to a backend and remembers the sandboxes created, so Ctrl-C can destroy them."""
+
+    def __init__(self, backend: Backend, tracker: SandboxTracker) -> None:
+        self._backend, self._tracker = backend, tracker
+        self.name = backend.name
+
+    def create_sandbox(self, image: str, *, run: RunLabels, purpose: Any = "eval") -> Sandbox:
+        sandbox = self._backend.create_sandbox(image, run=run, purpose=purpose)
+        self._tracker.add(sandbox)
+        return sandbox
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._backend, attr)
+
+
+def _needs_eval(pd: PairDir, force: bool) -> bool:
+    if force:
+        return True
+    existing = read_json(pd.path / EVAL_FILE)
+    # An evaluation that hit an infrastructure error is retried, like a resumed run retries the pair.
+    return not isinstance(existing, dict) or existing.get("outcome") == "infra_error"
+
+
+def _mark(passed: bool) -> str:
+    return "[green]✓[/green]" if passed else "[red]✗[/red]"
+
+
+def _line(pd: PairDir, record: dict[str, Any]) -> str:
+    outcome = record.get("outcome") or "?"
+    head = "[green]✓ pass[/green]" if outcome == "pass" else f"[red]✗ {outcome}[/red]"
+    parts = [f"{head} {pd.repo}/{pd.task_id} [dim]{pd.setting} f{pd.features[0]},f{pd.features[1]}[/dim]"]
+    for key in ("feature1", "feature2"):
+        feat = record.get(key) or {}
+        suffix = " [yellow](timeout)[/yellow]" if feat.get("timed_out") else ""
+        parts.append(f"f{feat.get('feature_id')} {_mark(bool(feat.get('passed')))}{suffix}")
+    merge = record.get("merge")
+    if isinstance(merge, dict):
+        desc = merge.get("status", "?")
+        if merge.get("strategy") == "union":
+            desc += f" → union {merge.get('union_status') or 'clean'}"
+        parts.append(f"[dim]merge[/dim] {desc}")
+    category = (record.get("attribution") or {}).get("category")
+    if category:
+        parts.append(f"[dim]({category})[/dim]")
+    if record.get("error"):
+        parts.append(f"[yellow]{str(record['error'])[:200]}[/yellow]")
+    return "  ".join(parts)
+
+
+def evaluate(
+    run_name: str,
+    *,
+    subset: str | None = None,
+    repo: str | None = None,
+    task_id: int | None = None,
+    features: list[int] | None = None,
+    concurrency: int = 10,
+    backend: str | Backend | None = None,
+    force: bool = False,
+    dataset_dir: str | Path | None = None,
+    logs_dir: str | Path | None = None,
+    evaluator: str | Evaluator = "merge",
+    timeout: float | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Evaluate the pairs of the run ``logs/<run_name>`` and update its summary.json.
+
+    Pairs that already have an ``eval.json`` are skipped unless ``force`` (or their evaluation
+    ended in ``infra_error``). One line per evaluated pair is printed; then the ``evaluation``
+    part of ``summary.json`` is recomputed from every eval.json of the run.
+
+    Args:
+        run_name: the run folder under ``logs_dir``.
+        subset: only pairs of this subset of the dataset (``<dataset>/subsets/<name>.json``).
+        repo, task_id: only this repository / task id.
+        features: only pairs whose two features are both in this list.
+        concurrency: pairs evaluated at the same time (threads).
+        backend: backend name or instance (default: the configured default, ``local``).
+        force: evaluate pairs that already have an eval.json.
+        dataset_dir: the dataset (default: the configured ``dataset_dir``).
+        logs_dir: where run folders are (default: the configured ``logs_dir``).
+        evaluator: evaluator plugin name or instance.
+        timeout: seconds per test run (default: the evaluator's).
+        console: where progress and the per-pair lines go (default: stdout).
+
+    Returns:
+        The ``evaluation`` part of summary.json plus ``this_invocation``
+        (``{"evaluated", "skipped", "errors"}``).
+
+    Raises:
+        DatasetError: the run folder, the dataset or the subset does not exist.
+        UnknownPluginError: the backend or evaluator is not installed.
+    """
+    settings = defaults()
+    logs_root = Path(logs_dir if logs_dir is not None else settings.logs_dir)
+    data_root = Path(dataset_dir if dataset_dir is not None else settings.dataset_dir)
+    run_dir = logs_root / run_name
+    if not run_dir.is_dir():
+        available = sorted(p.name for p in logs_root.iterdir() if p.is_dir()) if logs_root.is_dir() else []
+        raise DatasetError(f"{run_dir}: no such run folder. Runs in {logs_root}: {', '.join(available) or 'none'}")
+    selection = load_subset(data_root, subset) if subset else None
+    pair_dirs = discover_pair_dirs(run_dir, repo=repo, task_id=task_id, features=features, selection=selection)
+    todo = [pd for pd in pair_dirs if _needs_eval(pd, force)]
+    out = console or Console(highlight=False, soft_wrap=True)
+    out.print(f"[bold]cooperbench eval[/bold] {run_name}: {len(pair_dirs)} pair(s), {len(todo)} to evaluate")
+    errors = 0
+    if todo:
+        tasks = {(t.repo, t.task_id): t for t in load_tasks(data_root, repo=repo, task_id=task_id)}
+        the_evaluator = get_evaluator(evaluator) if isinstance(evaluator, str) else evaluator
+        errors = _evaluate_all(todo, tasks, the_evaluator, backend, run_name, concurrency, timeout, out)
+    part = write_evaluation_summary(run_dir)
+    rate = part["pass_rate"]
+    invocation = {"evaluated": len(todo) - errors, "skipped": len(pair_dirs) - len(todo), "errors": errors}
+    out.print(
+        f"pass rate {rate['pass_rate']:.1%} ({rate['passed']}/{rate['counted']} pairs, "
+        f"{rate['infra_errors']} infra error(s) counted) · evaluated {invocation['evaluated']}, "
+        f"skipped {invocation['skipped']}, errors {errors}"
+    )
+    return {**part, "this_invocation": invocation}
+
+
+def _evaluate_all(
+    todo: list[PairDir],
+    tasks: dict[tuple[str, int], Task],
+    evaluator: Evaluator,
+    backend: str | Backend | None,
+    run_name: str,
+    concurrency: int,
+    timeout: float | None,
+    out: Console,
+) -> int:
+    from cooperbench.backends import get_backend
+
+    real = get_backend(backend or defaults().backend) if backend is None or isinstance(backend, str) else backend
+    tracker = SandboxTracker()
+    tracked: Any = _TrackingBackend(real, tracker)
+    labels = RunLabels(run_name=run_name)
+    errors = 0
+
+    def one(pd: PairDir) -> dict[str, Any]:
+        task = tasks.get((pd.repo, pd.task_id))
+        if task is None:
+            raise DatasetError(f"{pd.path}: task {pd.repo}/task{pd.task_id} is not in the dataset; pass --dataset-dir")
+        pair = Pair(pd.repo, pd.task_id, pd.features, task)
+        return evaluate_pair_dir(
+            evaluator, pair, pd.path, setting=pd.setting, backend=tracked, run=labels, timeout=timeout
+        )
+
+    columns = (SpinnerColumn(), TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with (
+        Progress(*columns, console=out, transient=True) as progress,
+        ThreadPoolExecutor(max_workers=concurrency) as pool,
+    ):
+        bar = progress.add_task("evaluating", total=len(todo))
+        futures: dict[Future[dict[str, Any]], PairDir] = {pool.submit(one, pd): pd for pd in todo}
+        try:
+            for future in as_completed(futures):
+                pd = futures[future]
+                try:
+                    progress.console.print(_line(pd, future.result()))
+                except Exception as exc:  # one broken pair must not stop the others
+                    errors += 1
+                    progress.console.print(f"[yellow]✗ error[/yellow] {pd.key}: {type(exc).__name__}: {exc}")
+                progress.advance(bar)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            tracker.cleanup()  # running test commands die with their sandboxes
+            raise
+    return errors

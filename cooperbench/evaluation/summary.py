@@ -1,0 +1,101 @@
+"""The evaluation part of ``summary.json``, recomputed from every ``eval.json`` of a run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from cooperbench.evaluation.base import now_iso
+from cooperbench.evaluation.pair_dir import EVAL_FILE, read_agent_statuses
+from cooperbench.io import read_json, write_json_atomic
+from cooperbench.outcomes import Outcome, decide_outcome, merge_rescued_by_union, pass_rate
+
+__all__ = ["SUMMARY_FILE", "evaluation_summary", "pair_outcome_from_eval", "write_evaluation_summary"]
+
+SUMMARY_FILE = "summary.json"
+
+
+def pair_outcome_from_eval(record: dict[str, Any], pair_dir: Path) -> Outcome:
+    """The outcome stored in an eval.json record, or decided from it (upstream records have none)."""
+    stored = record.get("outcome")
+    if stored in {o.value for o in Outcome}:
+        return Outcome(stored)
+    return decide_outcome(record, read_agent_statuses(pair_dir))
+
+
+def _merge_kind(record: dict[str, Any]) -> str | None:
+    merge = record.get("merge")
+    if not isinstance(merge, dict):
+        return None
+    if merge_rescued_by_union(merge):
+        return "union_rescued"
+    return str(merge.get("status")) if merge.get("status") else None
+
+
+def evaluation_summary(run_dir: str | Path) -> dict[str, Any]:
+    """Counts and pass rates over every ``eval.json`` under ``run_dir`` (``<setting>/<repo>/<task>/<pair>/``).
+
+    Returns:
+        ``{"pairs", "outcomes", "pass_rate", "pass_rate_excluding_infra", "by_setting",
+        "merge", "attribution", "updated_at"}``; both pass rates come from
+        :func:`cooperbench.outcomes.pass_rate` and say how infra errors were counted.
+    """
+    run_dir = Path(run_dir)
+    outcomes: list[Outcome] = []
+    by_setting: dict[str, list[Outcome]] = {}
+    merges: Counter[str] = Counter()
+    attribution: Counter[str] = Counter()
+    for path in sorted(run_dir.glob(f"*/*/*/*/{EVAL_FILE}")):
+        record = read_json(path)
+        if not isinstance(record, dict):
+            continue
+        outcome = pair_outcome_from_eval(record, path.parent)
+        outcomes.append(outcome)
+        by_setting.setdefault(path.relative_to(run_dir).parts[0], []).append(outcome)
+        kind = _merge_kind(record)
+        if kind:
+            merges[kind] += 1
+        category = (record.get("attribution") or {}).get("category")
+        if category:
+            attribution[category] += 1
+    return {
+        "pairs": len(outcomes),
+        "outcomes": {o.value: outcomes.count(o) for o in Outcome},
+        "pass_rate": pass_rate(outcomes),
+        "pass_rate_excluding_infra": pass_rate(outcomes, exclude_infra=True),
+        "by_setting": {
+            setting: {
+                "pairs": len(items),
+                "outcomes": dict(Counter(o.value for o in items)),
+                "pass_rate": pass_rate(items),
+            }
+            for setting, items in sorted(by_setting.items())
+        },
+        "merge": dict(sorted(merges.items())),
+        "attribution": dict(sorted(attribution.items())),
+        "updated_at": now_iso(),
+    }
+
+
+def write_evaluation_summary(run_dir: str | Path) -> dict[str, Any]:
+    """Recompute the ``evaluation`` key of ``<run_dir>/summary.json`` and write the file atomically.
+
+    The rest of summary.json (written by the runner) is kept. A lock file next to it keeps
+    two evaluations of the same run from losing each other's update.
+
+    Returns:
+        The new ``evaluation`` part.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    part = evaluation_summary(run_dir)
+    with FileLock(str(run_dir / f".{SUMMARY_FILE}.lock")):
+        summary = read_json(run_dir / SUMMARY_FILE)
+        if not isinstance(summary, dict):
+            summary = {"run_name": run_dir.name}
+        summary["evaluation"] = part
+        write_json_atomic(run_dir / SUMMARY_FILE, summary)
+    return part

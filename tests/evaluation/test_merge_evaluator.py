@@ -1,0 +1,204 @@
+"""The merge evaluator end to end: real git, real runner.sh, real sandboxes of the local backend."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cooperbench.backends.base import RunLabels
+from cooperbench.backends.local import LocalBackend
+from cooperbench.dataset import Pair, Task
+from cooperbench.evaluation import get_evaluator
+from cooperbench.evaluation.merge import MergeEvaluator
+
+from .conftest import gold
+
+EVAL_FIELDS = {
+    "repo", "task_id", "features", "setting", "apply_status", "merge", "feature1", "feature2",
+    "both_passed", "error", "evaluated_at", "outcome", "attribution",
+}  # fmt: skip
+FEATURE_FIELDS = {"feature_id", "passed", "exit_code", "tests_passed", "tests_failed", "test_output", "timed_out"}
+
+
+def run_labels(request: pytest.FixtureRequest) -> RunLabels:
+    return RunLabels(run_name=f"evaltest-{request.node.name[:40]}")
+
+
+def coop(
+    backend: LocalBackend, request: pytest.FixtureRequest, pair: Pair, p1: str | None, p2: str | None, **kw: Any
+) -> dict[str, Any]:
+    run = run_labels(request)
+    record = MergeEvaluator().evaluate_pair(pair, "coop", {"agent1": p1, "agent2": p2}, backend, run, **kw)
+    # the evaluation sandbox is gone, whatever happened
+    assert not [r for r in backend.resources(run.run_name) if "sandbox" in r]
+    return record
+
+
+def without_file(patch: str, path: str) -> str:
+    """``patch`` without its diff of ``path`` (which it must contain)."""
+    parts = re.split(r"(?m)^(?=diff --git )", patch)
+    kept = [part for part in parts if not part.startswith(f"diff --git a/{path} ")]
+    assert len(kept) == len(parts) - 1, f"the patch has no diff of {path}"
+    return "".join(kept)
+
+
+def test_the_merge_evaluator_is_the_registered_plugin() -> None:
+    assert isinstance(get_evaluator("merge"), MergeEvaluator)
+
+
+def test_clean_gold_pair_passes(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 3)
+    record = coop(backend, request, pair, gold(pair, 0), gold(pair, 1))
+    assert set(record) >= EVAL_FIELDS and set(record["feature1"]) >= FEATURE_FIELDS
+    assert record["outcome"] == "pass" and record["both_passed"] and record["error"] is None
+    assert record["apply_status"] == {"agent1": "applied", "agent2": "applied"}
+    assert record["merge"]["status"] == "clean" and record["merge"]["strategy"] == "naive"
+    assert "diff --git a/textkit/" in record["merge"]["diff"]
+    for key, feature in (("feature1", 1), ("feature2", 3)):
+        result = record[key]
+        assert result["feature_id"] == feature and result["passed"] and result["exit_code"] == 0
+        assert result["tests_passed"] > 0 and result["tests_failed"] == 0 and not result["timed_out"]
+        assert " passed in " in result["test_output"]
+    assert record["attribution"] == {
+        "category": None,
+        "agents": {
+            "agent1": {"feature_id": 1, "apply_status": "applied", "merged_passed": True, "alone_passed": None},
+            "agent2": {"feature_id": 3, "apply_status": "applied", "merged_passed": True, "alone_passed": None},
+        },
+    }
+
+
+def test_conflicting_gold_pair_is_rescued_by_the_union_merge(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 2)
+    record = coop(backend, request, pair, gold(pair, 0), gold(pair, 1))
+    merge = record["merge"]
+    assert merge["status"] == "conflicts" and merge["strategy"] == "union" and merge["union_status"] == "clean"
+    assert "textkit/case.py" in merge["conflict_files"]
+    assert record["outcome"] == "pass" and record["attribution"]["category"] == "union_rescued"
+
+
+def test_integration_failure_tests_the_failing_feature_alone(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 3, 4)  # f3's slugify relies on truncate(), which f4 changes
+    # The gold patches also conflict in README.md (no gold pair may merge cleanly and fail), so agent2's
+    # patch is f4's without its README.md change: the merge is clean and f3's tests fail on it.
+    f4_code = without_file(gold(pair, 1), "README.md")
+    record = coop(backend, request, pair, gold(pair, 0), f4_code)
+    assert record["merge"]["status"] == "clean"
+    assert record["outcome"] == "fail_tests"
+    assert not record["feature1"]["passed"] and record["feature1"]["tests_failed"] > 0 and record["feature2"]["passed"]
+    attribution = record["attribution"]
+    assert attribution["category"] == "integration_failure"
+    assert (
+        attribution["agents"]["agent1"]["alone_passed"] is True and attribution["agents"]["agent1"]["alone"]["passed"]
+    )
+    assert attribution["agents"]["agent2"]["alone_passed"] is None  # passes on the merge: no extra run
+
+
+def test_corrupt_patch_is_apply_failed_not_an_exception(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 3)
+    corrupt = gold(pair, 0).replace("@@ -", "@@ -9", 1).replace("\n ", "\n#", 3)
+    record = coop(backend, request, pair, corrupt, gold(pair, 1))
+    assert record["apply_status"] == {"agent1": "failed", "agent2": "applied"}
+    assert record["merge"]["status"] == "missing_input"
+    assert record["outcome"] == "apply_failed" and record["error"] is None
+    assert not record["feature1"]["ran"] and not record["both_passed"]
+    assert record["attribution"]["category"] == "own_implementation_failed"
+
+
+def test_empty_patches_are_skipped_and_no_patch(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 3)
+    record = coop(backend, request, pair, "", None)
+    assert record["apply_status"] == {"agent1": "skipped", "agent2": "skipped"}
+    assert record["outcome"] == "no_patch" and record["error"] is None
+
+
+def test_a_patch_of_only_tests_counts_as_empty_and_the_partner_is_still_tested(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 3)
+    only_tests = pair.task.feature_file(1, "tests.patch").read_text()
+    record = coop(backend, request, pair, only_tests, gold(pair, 1))
+    assert record["apply_status"] == {"agent1": "skipped", "agent2": "applied"}
+    assert record["feature2"]["passed"] and not record["feature1"]["passed"] and record["feature1"]["ran"]
+    assert record["outcome"] == "no_patch"
+    assert record["attribution"]["category"] == "own_implementation_failed"
+
+
+def test_solo_patch_is_tested_against_both_features(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 3)
+    both = coop(backend, request, pair, gold(pair, 0), gold(pair, 1))["merge"]["diff"]
+    evaluator, run = MergeEvaluator(), run_labels(request)
+    record = evaluator.evaluate_pair(pair, "solo", {"solo": both}, backend, run)
+    assert record["setting"] == "solo" and record["merge"] is None and record["apply_status"] == {"solo": "applied"}
+    assert record["outcome"] == "pass"
+    half = evaluator.evaluate_pair(pair, "solo", {"solo": gold(pair, 0)}, backend, run)
+    assert half["feature1"]["passed"] and not half["feature2"]["passed"] and half["outcome"] == "fail_tests"
+
+
+def test_missing_runner_sh_is_an_error_naming_the_path(
+    backend: LocalBackend, request: pytest.FixtureRequest, task_copy: Callable[[str, int], Task]
+) -> None:
+    task = task_copy("textkit_task", 1)
+    (task.path / "runner.sh").unlink()
+    pair = Pair(task.repo, task.task_id, (1, 3), task)
+    record = coop(backend, request, pair, gold(pair, 0), gold(pair, 1))
+    assert str(task.path / "runner.sh") in record["error"] and "add it to the task folder" in record["error"]
+    assert record["outcome"] == "infra_error"
+
+
+def test_a_hanging_test_run_is_killed_at_its_timeout_and_recorded(
+    backend: LocalBackend, request: pytest.FixtureRequest, task_copy: Callable[[str, int], Task]
+) -> None:
+    task = task_copy("textkit_task", 1)
+    (task.path / "runner.sh").write_text("#!/bin/bash\necho 'collecting 3 tests'\nsleep 600\n")
+    pair = Pair(task.repo, task.task_id, (1, 3), task)
+    started = time.monotonic()
+    record = coop(backend, request, pair, gold(pair, 0), gold(pair, 1), timeout=2)
+    assert time.monotonic() - started < 60
+    for key in ("feature1", "feature2"):
+        assert record[key]["timed_out"] and not record[key]["passed"] and record[key]["ran"]
+        assert (
+            "collecting 3 tests" in record[key]["test_output"]
+            and "exceeded its 2s timeout" in record[key]["test_output"]
+        )
+        assert 2 <= record[key]["duration"] < 20
+    assert record["outcome"] == "timeout" and record["attribution"] is None
+
+
+def test_an_unbuildable_task_image_is_an_infra_error(
+    backend: LocalBackend, request: pytest.FixtureRequest, task_copy: Callable[[str, int], Task]
+) -> None:
+    task = task_copy("textkit_task", 1)
+    (task.path / "setup.sh").write_text("#!/bin/bash\necho 'cannot clone' >&2\nexit 7\n")
+    (task.path / "repo.bundle").unlink()
+    (task.path / "Dockerfile").unlink()
+    pair = Pair(task.repo, task.task_id, (1, 3), task)
+    record = coop(backend, request, pair, gold(pair, 0), gold(pair, 1))
+    assert record["error"] and record["error"].startswith("SandboxError")
+    assert record["outcome"] == "infra_error" and not record["both_passed"]
+
+
+def test_an_unknown_setting_is_reported_without_creating_a_sandbox(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 3)
+    run = run_labels(request)
+    record = MergeEvaluator().evaluate_pair(pair, "team", {"agent1": gold(pair, 0)}, backend, run)
+    assert record["error"].startswith("ConfigError: setting must be coop or solo, got 'team'")
+    assert record["outcome"] == "infra_error" and backend.resources(run.run_name) == []
