@@ -6,16 +6,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from cooperbench.evaluation.base import now_iso
 from cooperbench.evaluation.pair_dir import EVAL_FILE, read_agent_statuses
-from cooperbench.io import read_json, write_json_atomic
+from cooperbench.io import read_json
 from cooperbench.outcomes import Outcome, decide_outcome, merge_rescued_by_union, pass_rate
 
-__all__ = ["SUMMARY_FILE", "evaluation_summary", "pair_outcome_from_eval", "write_evaluation_summary"]
-
-SUMMARY_FILE = "summary.json"
+__all__ = ["evaluation_summary", "pair_outcome_from_eval", "write_evaluation_summary"]
 
 
 def pair_outcome_from_eval(record: dict[str, Any], pair_dir: Path) -> Outcome:
@@ -81,21 +77,11 @@ def evaluation_summary(run_dir: str | Path) -> dict[str, Any]:
 
 
 def write_evaluation_summary(run_dir: str | Path) -> dict[str, Any]:
-    """Recompute the ``evaluation`` key of ``<run_dir>/summary.json`` and write the file atomically.
+    """Rewrite ``<run_dir>/summary.json`` and return its ``evaluation`` part.
 
-    The rest of summary.json (written by the runner) is kept. A lock file next to it keeps
-    two evaluations of the same run from losing each other's update.
-
-    Returns:
-        The new ``evaluation`` part.
+    See :func:`cooperbench.summary.summarize`, the one writer of summary.json.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    part = evaluation_summary(run_dir)
-    with FileLock(str(run_dir / f".{SUMMARY_FILE}.lock")):
-        summary = read_json(run_dir / SUMMARY_FILE)
-        if not isinstance(summary, dict):
-            summary = {"run_name": run_dir.name}
-        summary["evaluation"] = part
-        write_json_atomic(run_dir / SUMMARY_FILE, summary)
+    from cooperbench.summary import summarize
+
+    part: dict[str, Any] = summarize(run_dir)["evaluation"]
     return part

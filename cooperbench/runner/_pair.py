@@ -19,7 +19,7 @@ from cooperbench.errors import InfraError
 from cooperbench.io import write_json_atomic, write_text_atomic
 from cooperbench.runner._options import RunOptions
 from cooperbench.runner._paths import agent_ids, pair_dir
-from cooperbench.runner._summary import RESULT_FILE
+from cooperbench.summary import RESULT_FILE
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 # How long a timed-out or interrupted agent gets to notice its sandbox is gone.

@@ -22,8 +22,8 @@ from cooperbench.runner._options import RunOptions, generate_run_name, load_agen
 from cooperbench.runner._pair import PairInterrupted, RunContext, run_pair
 from cooperbench.runner._paths import pair_dir, run_dir
 from cooperbench.runner._progress import Reporter
-from cooperbench.runner._summary import is_done, pair_outcome, summarize
 from cooperbench.settings import defaults
+from cooperbench.summary import is_done, pair_outcome, summarize
 
 
 def run(
