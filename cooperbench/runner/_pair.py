@@ -290,7 +290,7 @@ def _write_pair(
         "agent": opts.agent,
         "model": opts.model_name,
         "outcome": outcome,
-        "error": next((r.error for r in runs if r.error), None),
+        "error": next((a["error"] for a in agents.values() if a["error"]), None),
         "agents": agents,
         "totals": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in totals.items()},
         "messages": len(conversation),

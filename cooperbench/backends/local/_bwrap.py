@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,15 +149,7 @@ def probe(bwrap: str) -> None:
 @functools.lru_cache(maxsize=1)
 def host_root_args() -> tuple[str, ...]:
     """bwrap arguments that show the host's ``/`` read-only, except the sandbox's own paths."""
-    args: list[str] = []
-    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
-        if entry.name in SANDBOX_PATHS:
-            continue
-        path = f"/{entry.name}"
-        if entry.is_symlink():
-            args += ["--symlink", os.readlink(path), path]
-        elif entry.is_dir() or entry.is_file():
-            args += ["--ro-bind", path, path]
+    args = _ro_entries("/", skip=SANDBOX_PATHS)
     for sock in dict.fromkeys(os.path.realpath(s) for s in ENGINE_SOCKETS):
         if os.path.exists(sock) and _visible(sock):
             args += ["--ro-bind", "/dev/null", sock]
@@ -166,6 +158,31 @@ def host_root_args() -> tuple[str, ...]:
         # read-only mounts cannot be remounted writable from inside.
         args += ["--cap-drop", "ALL"]
     return tuple(args)
+
+
+# Container engines mount and unmount overlays under these while sandboxes start; a recursive
+# read-only bind of them races with that ("Unable to apply mount flags"), and a sandbox has no
+# business there anyway. Their parents are bound entry by entry instead.
+ENGINE_STATE_DIRS = ("/var/lib/docker", "/var/lib/containerd", "/run/docker", "/run/containerd")
+
+
+def _ro_entries(directory: str, *, skip: Iterable[str] = ()) -> list[str]:
+    """Read-only binds of every entry of ``directory``, descending into parents of engine state dirs."""
+    args: list[str] = []
+    skipped = set(skip)
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if entry.name in skipped:
+            continue
+        path = os.path.join(directory, entry.name)
+        if path in ENGINE_STATE_DIRS:
+            continue
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(path), path]
+        elif entry.is_dir() and any(d.startswith(path + "/") for d in ENGINE_STATE_DIRS):
+            args += ["--dir", path, *_ro_entries(path)]
+        elif entry.is_dir() or entry.is_file():
+            args += ["--ro-bind", path, path]
+    return args
 
 
 def _visible(path: str | Path) -> bool:
