@@ -181,22 +181,32 @@ def parse_config(config: Mapping[str, Any] | None) -> AgentSettings:
 
 
 def check_api_key(model_name: str, settings: AgentSettings) -> None:
-    """Fail early when the model's provider has no API key to use.
+    """Fail early when LiteLLM cannot route the model, or its provider has no API key to use.
 
     A key in ``model.api_key`` always counts; providers that find credentials on their own
     (Vertex AI, Bedrock, SageMaker) are not checked; otherwise LiteLLM's own table of the
     variables each provider needs decides.
 
     Raises:
-        ConfigError: no key is set; the message names the variables to set.
+        ConfigError: the model names no provider LiteLLM knows, or no key is set; the message
+            names the model or the variables to set.
     """
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network while importing litellm
+    import litellm
+
+    try:
+        litellm.get_llm_provider(model=model_name, api_base=settings.llm.get("base_url"))
+    except Exception as exc:
+        raise ConfigError(
+            f"unknown model {model_name!r}: LiteLLM cannot tell which provider serves it ({str(exc)[:160]}). "
+            "Name the provider in the model, e.g. openai/gpt-4o or anthropic/claude-sonnet-4-5, or use "
+            "openai/<name> with model.api_base for an OpenAI-compatible server."
+        ) from None
     if settings.llm.get("api_key"):
         return
     provider = model_name.split("/", 1)[0] if "/" in model_name else ""
     if provider in _AMBIENT_CREDENTIAL_PROVIDERS:
         return
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network while importing litellm
-    import litellm
 
     found = litellm.validate_environment(model=model_name, api_base=settings.llm.get("base_url"))
     missing = [k for k in found.get("missing_keys", []) if not k.endswith(("_API_BASE", "_BASE_URL"))]
