@@ -221,8 +221,24 @@ def sandbox_argv(
             argv += ["--tmpfs", str(path)]
     for bind in binds:
         argv += ["--bind" if bind.writable else "--ro-bind", str(bind.src), bind.dest]
+    for harness in harness_paths():
+        argv += ["--ro-bind", harness, harness]
     argv += ["--chdir", cwd, "--", *command]
     return argv
+
+
+@functools.lru_cache(maxsize=1)
+def harness_paths() -> tuple[str, ...]:
+    """The harness's interpreter and virtualenv when they live under a sandbox's own paths (say ``/tmp``).
+
+    Task virtualenvs borrow the harness's packages (pytest); a harness installed under ``/tmp``
+    would otherwise be hidden by the sandbox's private ``/tmp``. Shown read-only, at the same path.
+    """
+    found = []
+    for prefix in dict.fromkeys([sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix)]):
+        if os.path.isdir(prefix) and not _visible(prefix):
+            found.append(prefix)
+    return tuple(found)
 
 
 def run(
