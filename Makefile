@@ -32,7 +32,7 @@ demo: setup  ## the main job on the example dataset: an oracle coop run with eva
 	$(UV) run --frozen cooperbench run -n demo --agent oracle --setting coop --dataset-dir examples/dataset
 
 docs: setup
-	$(UV) run --frozen mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs build --strict -d .cache/site
 
 clean:
 	rm -rf .venv logs dist .pytest_cache .mypy_cache .ruff_cache
