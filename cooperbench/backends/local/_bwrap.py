@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,7 +149,15 @@ def probe(bwrap: str) -> None:
 @functools.lru_cache(maxsize=1)
 def host_root_args() -> tuple[str, ...]:
     """bwrap arguments that show the host's ``/`` read-only, except the sandbox's own paths."""
-    args = _ro_entries("/", skip=SANDBOX_PATHS)
+    args: list[str] = []
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        if entry.name in SANDBOX_PATHS:
+            continue
+        path = f"/{entry.name}"
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(path), path]
+        elif entry.is_dir() or entry.is_file():
+            args += ["--ro-bind", path, path]
     for sock in dict.fromkeys(os.path.realpath(s) for s in ENGINE_SOCKETS):
         if os.path.exists(sock) and _visible(sock):
             args += ["--ro-bind", "/dev/null", sock]
@@ -158,31 +166,6 @@ def host_root_args() -> tuple[str, ...]:
         # read-only mounts cannot be remounted writable from inside.
         args += ["--cap-drop", "ALL"]
     return tuple(args)
-
-
-# Container engines mount and unmount overlays under these while sandboxes start; a recursive
-# read-only bind of them races with that ("Unable to apply mount flags"), and a sandbox has no
-# business there anyway. Their parents are bound entry by entry instead.
-ENGINE_STATE_DIRS = ("/var/lib/docker", "/var/lib/containerd", "/run/docker", "/run/containerd")
-
-
-def _ro_entries(directory: str, *, skip: Iterable[str] = ()) -> list[str]:
-    """Read-only binds of every entry of ``directory``, descending into parents of engine state dirs."""
-    args: list[str] = []
-    skipped = set(skip)
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        if entry.name in skipped:
-            continue
-        path = os.path.join(directory, entry.name)
-        if path in ENGINE_STATE_DIRS:
-            continue
-        if entry.is_symlink():
-            args += ["--symlink", os.readlink(path), path]
-        elif entry.is_dir() and any(d.startswith(path + "/") for d in ENGINE_STATE_DIRS):
-            args += ["--dir", path, *_ro_entries(path)]
-        elif entry.is_dir() or entry.is_file():
-            args += ["--ro-bind", path, path]
-    return args
 
 
 def _visible(path: str | Path) -> bool:
@@ -241,6 +224,13 @@ def harness_paths() -> tuple[str, ...]:
     return tuple(found)
 
 
+# bwrap binds the host's directories recursively; a container engine mounting or unmounting an
+# overlay under one of them at that very moment makes the remount fail ("Unable to apply mount
+# flags"). Nothing ran in the sandbox yet, so the command is simply started again.
+_MOUNT_RACE = b"Unable to apply mount flags"
+_MOUNT_RACE_TRIES = 4
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -256,6 +246,26 @@ def run(
     Raises:
         SandboxError: the process cannot be started.
     """
+    for attempt in range(1, _MOUNT_RACE_TRIES + 1):
+        done = _run_once(argv, env=env, timeout=timeout, stdin=stdin, merge_stderr=merge_stderr,
+                         on_start=on_start, on_end=on_end)  # fmt: skip
+        first_line = (done.stdout if merge_stderr else done.stderr).split(b"\n", 1)[0]
+        if not (done.returncode == 1 and first_line.startswith(b"bwrap: ") and _MOUNT_RACE in first_line):
+            return done
+        time.sleep(0.05 * attempt)
+    return done
+
+
+def _run_once(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    timeout: float | None,
+    stdin: bytes | None,
+    merge_stderr: bool,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None,
+    on_end: Callable[[subprocess.Popen[bytes]], None] | None,
+) -> Completed:
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
