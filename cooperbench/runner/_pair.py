@@ -44,6 +44,7 @@ class RunContext:
     trackers: set[SandboxTracker] = field(default_factory=set)
     git_servers: set[Any] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    image_locks: dict[str, threading.Lock] = field(default_factory=dict)  # one image build at a time per task
 
     def interrupt_cleanup(self) -> None:
         """Destroy every sandbox and git server still alive (Ctrl-C)."""

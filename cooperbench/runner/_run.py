@@ -191,9 +191,10 @@ def _write_config(opts: RunOptions, labels: RunLabels, pairs: list[Pair], images
     path = run_dir(opts.logs_dir, opts.run_name) / "config.json"
     previous = read_json(path)
     invocations = list(previous.get("invocations", [])) if isinstance(previous, dict) else []
-    invocations.append(
-        {"run_id": labels.run_id, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pid": os.getpid()}
-    )
+    if not invocations or invocations[-1].get("run_id") != labels.run_id:  # written again at the end of a run
+        invocations.append(
+            {"run_id": labels.run_id, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pid": os.getpid()}
+        )
     write_json_atomic(
         path,
         {
@@ -288,7 +289,7 @@ def _resolve_image(ctx: RunContext, pair: Pair) -> None:
     with ctx.lock:
         if name in ctx.images:
             return
-        lock = ctx.__dict__.setdefault("_image_locks", {}).setdefault(name, threading.Lock())
+        lock = ctx.image_locks.setdefault(name, threading.Lock())
     with lock:
         if name not in ctx.images:
             ref = ctx.backend.resolve_image(pair.task)
