@@ -52,4 +52,3 @@ def test_the_documented_evaluator_is_selected_by_name(tmp_path, applies_evaluato
 def test_an_unknown_evaluator_lists_the_installed_ones():
     with pytest.raises(UnknownPluginError, match=r"Installed evaluators: .*merge"):
         get_evaluator("nonexistent")
-
