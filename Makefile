@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
-UV ?= $(shell command -v uv || echo $$(python3 -m site --user-base)/bin/uv)
+# Deferred: evaluated after `setup` has installed uv.
+UV ?= $(shell command -v uv 2>/dev/null || python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null)
+export UV
 PYTEST_ARGS ?=
 
 .PHONY: setup test lint fmt typecheck bench docs standalone demo clean

@@ -19,11 +19,14 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if ! command -v uv >/dev/null; then
+# uv from PyPI. Its binary is found through the package when the script is not on PATH
+# (a pyenv interpreter's new scripts need a `pyenv rehash` before they appear there).
+find_uv() { command -v uv 2>/dev/null || python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null; }
+if [ -z "$(find_uv)" ]; then
   echo "bootstrap: installing uv"
-  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+  python3 -m pip install --quiet uv
 fi
-UV="$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")"
+UV="$(find_uv)"
 
 # The workspace (every distribution, openhands-sdk included) runs on Python 3.12.
 if [ -z "${UV_PYTHON:-}" ]; then

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 
-UV="${UV:-$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")}"
+UV="${UV:-$(command -v uv 2>/dev/null || python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null)}"
 [ -x "$UV" ] || { echo "standalone: uv is required (pip install uv)" >&2; exit 1; }
 
 # distribution | folder | plugins it must provide (kind:name,...) | minimum Python
