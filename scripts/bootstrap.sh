@@ -35,4 +35,5 @@ if [ -z "${UV_PYTHON:-}" ]; then
 fi
 [ -n "$UV_PYTHON" ] || { echo "bootstrap: Python 3.12 is required (pyenv install 3.12, or apt-get install python3.12)" >&2; exit 1; }
 export UV_PYTHON UV_PYTHON_DOWNLOADS=never
-"$UV" sync --quiet --all-packages
+# Compiled bytecode keeps `cooperbench --help` fast even where PYTHONDONTWRITEBYTECODE is set.
+"$UV" sync --quiet --all-packages --compile-bytecode
