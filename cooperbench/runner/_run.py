@@ -18,6 +18,7 @@ from cooperbench.dataset import Pair, discover_pairs
 from cooperbench.errors import ConfigError, CooperBenchError, InfraError
 from cooperbench.io import read_json, write_json_atomic
 from cooperbench.plugins import get_host
+from cooperbench.runner._evals import EvalPool
 from cooperbench.runner._options import RunOptions, generate_run_name, load_agent_config
 from cooperbench.runner._pair import PairInterrupted, RunContext, run_pair
 from cooperbench.runner._paths import pair_dir, run_dir
@@ -257,7 +258,7 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
     _write_config(opts, labels, pairs, ctx.images)
     reporter.start(opts, total=len(pairs), skipped=skipped, run_path=rdir, connector=connector_url)
 
-    evaluations = _EvalPool(opts, backend, labels, evaluator, reporter) if opts.auto_eval else None
+    evaluations = EvalPool(opts, backend, labels, evaluator, reporter) if opts.auto_eval else None
     if evaluations is not None:
         for p in pairs:
             pdir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, p)
@@ -297,7 +298,7 @@ def _resolve_image(ctx: RunContext, pair: Pair) -> None:
                 ctx.images[name] = ref
 
 
-def _run_pairs(ctx: RunContext, todo: list[Pair], reporter: Reporter, evaluations: _EvalPool | None) -> None:
+def _run_pairs(ctx: RunContext, todo: list[Pair], reporter: Reporter, evaluations: EvalPool | None) -> None:
     work: queue.Queue[Pair | None] = queue.Queue()
     for p in todo:
         work.put(p)
@@ -369,51 +370,3 @@ def _infra_result(ctx: RunContext, pair: Pair, exc: BaseException, attempt: int)
     for r in runs:
         r.error_kind, r.error = "infra_error", f"{type(exc).__name__}: {exc}"
     return _write_pair(ctx, pair, out_dir, runs, [], time.time(), attempt)
-
-
-class _EvalPool:
-    """Evaluates finished pairs with ``eval_concurrency`` workers while other pairs still run."""
-
-    def __init__(self, opts: RunOptions, backend: Any, labels: RunLabels, evaluator: Any, reporter: Reporter) -> None:
-        self.opts, self.backend, self.labels, self.evaluator, self.reporter = opts, backend, labels, evaluator, reporter
-        self.queue: queue.Queue[tuple[Pair, Path] | None] = queue.Queue()
-        self.halt = threading.Event()
-        self.threads = [
-            threading.Thread(target=self._work, daemon=True, name=f"eval-{i}") for i in range(opts.eval_concurrency)
-        ]
-        for t in self.threads:
-            t.start()
-
-    def submit(self, pair: Pair, pdir: Path) -> None:
-        self.queue.put((pair, pdir))
-
-    def _work(self) -> None:
-        from cooperbench.evaluation import evaluate_pair_dir
-
-        while True:
-            item = self.queue.get()
-            if item is None or self.halt.is_set():
-                return
-            pair, pdir = item
-            started = time.monotonic()
-            try:
-                evaluate_pair_dir(
-                    self.evaluator, pair, pdir, setting=self.opts.setting, backend=self.backend, run=self.labels
-                )
-            except BaseException as exc:  # a broken evaluation is reported; the other pairs go on
-                self.reporter.warn(f"{pair.key}: evaluation failed: {type(exc).__name__}: {exc}")
-            result = read_json(pdir / "result.json") or {}
-            self.reporter.pair_finished(pair, result, pair_outcome(pdir), eval_seconds=time.monotonic() - started)
-            summarize(run_dir(self.opts.logs_dir, self.opts.run_name))
-
-    def join(self) -> None:
-        for _ in self.threads:
-            self.queue.put(None)
-        for t in self.threads:
-            while t.is_alive():
-                t.join(0.2)
-
-    def stop(self) -> None:
-        self.halt.set()
-        for _ in self.threads:
-            self.queue.put(None)
