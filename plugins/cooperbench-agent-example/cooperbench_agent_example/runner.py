@@ -16,6 +16,7 @@ from typing import Any
 from cooperbench.agents import AgentResult
 from cooperbench.backends.environment import SandboxEnvironment
 from cooperbench.errors import InfraError
+from cooperbench.patches import base_commit, working_tree_patch
 
 __all__ = ["ExampleAgent"]
 
@@ -84,10 +85,7 @@ class ExampleAgent:
                     raise RuntimeError(f"`{shown}` exited with {result['returncode']}: {result['output'][-500:]}")
                 return str(result["output"])
 
-            head = env.execute("git rev-parse HEAD", timeout=60)
-            if head["returncode"] != 0:  # the backend broke its promise of a git repository
-                raise InfraError(f"no git repository in the sandbox at {env.cwd}: {head['output'][-500:]}")
-            base = str(head["output"]).strip()
+            base = base_commit(env)  # SandboxError (an InfraError) if the backend gave no repository
             sent = 0
             try:
                 # --- your agent's work goes here --------------------------------------------
@@ -102,7 +100,8 @@ class ExampleAgent:
                 raise
             except Exception as exc:  # the agent's own failure: report it, keep what it changed
                 status, error = "Error", f"{type(exc).__name__}: {exc}"
-            patch = _patch(env, base)
+            # committed, staged, unstaged and new files alike, even if the agent failed midway
+            patch = working_tree_patch(env, base)
         finally:
             if comm is not None:
                 comm.close()
@@ -129,16 +128,3 @@ def _write_file_command(path: str, text: str) -> str:
     marker = f"COOPERBENCH_EOF_{secrets.token_hex(8)}"
     quoted = shlex.quote(path)
     return f"mkdir -p \"$(dirname {quoted})\" && cat > {quoted} <<'{marker}'\n{text}{marker}\n"
-
-
-def _patch(env: SandboxEnvironment, base: str) -> str:
-    """Everything changed since ``base``, new files included, as a patch ``git apply`` accepts.
-
-    Raises:
-        InfraError: git failed in the sandbox.
-    """
-    # Staging takes in new files; --binary keeps binary changes appliable.
-    result = env.execute(f"git add -A >/dev/null && git diff --cached --binary {base}", timeout=120)
-    if result["returncode"] != 0:
-        raise InfraError(f"cannot compute the patch in the sandbox: {result['output'][-500:]}")
-    return str(result["output"])
