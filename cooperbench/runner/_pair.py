@@ -161,6 +161,17 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1) -> dict[str, Any]
     return _write_pair(ctx, pair, out_dir, runs, conversation, started, attempt)
 
 
+def record_infra_error(ctx: RunContext, pair: Pair, exc: BaseException, *, attempt: int) -> dict[str, Any]:
+    """Write the result of a pair whose agents could not start (its image could not be prepared)."""
+    opts = ctx.options
+    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = [_AgentRun(a, []) for a in agent_ids(opts.setting, pair)]
+    for run in runs:
+        run.error_kind, run.error = "infra_error", f"{type(exc).__name__}: {exc}"
+    return _write_pair(ctx, pair, out_dir, runs, [], time.time(), attempt)
+
+
 def _agent_kwargs(
     ctx: RunContext,
     pair: Pair,

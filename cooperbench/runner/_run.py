@@ -20,7 +20,7 @@ from cooperbench.io import read_json, write_json_atomic
 from cooperbench.plugins import get_host
 from cooperbench.runner._evals import EvalPool
 from cooperbench.runner._options import RunOptions, generate_run_name, load_agent_config
-from cooperbench.runner._pair import PairInterrupted, RunContext, run_pair
+from cooperbench.runner._pair import PairInterrupted, RunContext, record_infra_error, run_pair
 from cooperbench.runner._paths import pair_dir, run_dir
 from cooperbench.runner._progress import Reporter
 from cooperbench.settings import defaults
@@ -322,7 +322,7 @@ def _run_pairs(ctx: RunContext, todo: list[Pair], reporter: Reporter, evaluation
                     error = exc
                     break
                 except InfraError as exc:  # the image could not be prepared
-                    result = _infra_result(ctx, pair, exc, attempt)
+                    result = record_infra_error(ctx, pair, exc, attempt=attempt)
                 except BaseException as exc:  # a harness bug must not take the other pairs down
                     error = exc
                     break
@@ -357,16 +357,3 @@ def _run_pairs(ctx: RunContext, todo: list[Pair], reporter: Reporter, evaluation
         else:
             reporter.pair_finished(pair, result, pair_outcome(pdir))
         summarize(run_dir(ctx.options.logs_dir, ctx.options.run_name))
-
-
-def _infra_result(ctx: RunContext, pair: Pair, exc: BaseException, attempt: int) -> dict[str, Any]:
-    from cooperbench.runner._pair import _AgentRun, _write_pair
-    from cooperbench.runner._paths import agent_ids
-
-    opts = ctx.options
-    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs = [_AgentRun(a, []) for a in agent_ids(opts.setting, pair)]
-    for r in runs:
-        r.error_kind, r.error = "infra_error", f"{type(exc).__name__}: {exc}"
-    return _write_pair(ctx, pair, out_dir, runs, [], time.time(), attempt)

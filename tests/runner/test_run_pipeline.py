@@ -291,3 +291,17 @@ def test_ctrl_c_cleans_sandboxes_and_marks_no_partial_pair_done(tmp_path):
     assert list((logs / "ctrlc_run").rglob("result.json")) == []
     time.sleep(0.5)
     assert _bwrap_processes_of("ctrlc_run") == []
+
+
+def test_a_task_whose_image_cannot_be_built_is_infra_error_and_the_others_run(tmp_path):
+    import shutil
+
+    dataset = tmp_path / "ds"
+    shutil.copytree(DATASET, dataset)
+    (dataset / "textkit_task" / "task1" / "repo.bundle").write_bytes(b"not a git bundle\n")
+    run("img", agent="oracle", dataset_dir=dataset, logs_dir=tmp_path / "logs", features=[1, 2], auto_eval=False)
+    broken = load(tmp_path / "logs" / "img" / "coop" / "textkit_task" / "1" / "f1_f2" / "result.json")
+    assert broken["outcome"] == "infra_error"
+    assert "SandboxError" in broken["error"] and "textkit_task" in broken["error"]
+    fine = load(tmp_path / "logs" / "img" / "coop" / "minicalc_task" / "2" / "f1_f2" / "result.json")
+    assert fine["outcome"] == "pending_eval"
