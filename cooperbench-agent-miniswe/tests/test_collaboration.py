@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import threading
 import time
@@ -13,7 +14,7 @@ from cooperbench_agent_miniswe.runner import MiniSweAgentRunner
 from miniswe_helpers import MODEL, agent_config, run_in_threads
 
 from cooperbench.agents import AgentResult
-from cooperbench.backends._context import ActiveRun
+from cooperbench.backends._context import ActiveRun, bind_run
 from cooperbench.backends.local import LocalBackend
 from cooperbench.messaging import EmbeddedBus, MessagingConnector
 from cooperbench.testing.llm_server import LLMTestServer, bash
@@ -159,7 +160,11 @@ def test_git_enabled_sets_up_the_team_remote(
     git_server = local_backend.create_git_server(run=active_run.labels)
     try:
         push = bash("echo shared > shared.txt && git add -A && git commit -qm share && git push -q team agent1")
-        with LLMTestServer([push, SUBMIT]) as server:
+        # As the runner does: the agent's sandboxes mount its pair's repository.
+        with (
+            bind_run(dataclasses.replace(active_run, mounts=git_server.mounts)),
+            LLMTestServer([push, SUBMIT]) as server,
+        ):
             result = run_agent1(server, task_image, log_dir, comm_url, git_enabled=True, git_server_url=git_server.url)
         assert result.status == "Submitted"
         assert "`team`" in server.chat_requests[0].text_of("user")[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cooperbench.backends.base import PATCHES_DIR, REPO_DIR, Backend, ExecResult, GitServer, RunLabels, Sandbox
+from cooperbench.backends.base import PATCHES_DIR, REPO_DIR, Backend, ExecResult, GitServer, Mount, RunLabels, Sandbox
 
 __all__ = [
     "PATCHES_DIR",
@@ -12,6 +12,7 @@ __all__ = [
     "Backend",
     "ExecResult",
     "GitServer",
+    "Mount",
     "RunLabels",
     "Sandbox",
     "get_backend",

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cooperbench.backends.base import Backend, RunLabels, Sandbox
+from cooperbench.backends.base import Backend, Mount, RunLabels, Sandbox
 
 
 @dataclass(eq=False)  # identity semantics: trackers live in sets
@@ -43,11 +43,20 @@ class SandboxTracker:
 
 @dataclass
 class ActiveRun:
+    """What the runner binds around one agent: the run's backend and labels, and that agent's mounts.
+
+    Attributes:
+        mounts: host paths every agent sandbox created under this binding sees (its pair's
+            git repository, its own messaging endpoint); the runner binds one ``ActiveRun``
+            per agent, so no agent gets another's.
+    """
+
     backend: Backend
     labels: RunLabels
     images: dict[str, str] = field(default_factory=dict)
     backend_name: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    mounts: tuple[Mount, ...] = ()
 
 
 _active_run: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("cooperbench_active_run", default=None)

@@ -19,8 +19,11 @@ them as ``infra_error`` and a resumed run retries the pair.
 from __future__ import annotations
 
 import os
+import posixpath
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -33,6 +36,7 @@ __all__ = [
     "ExecResult",
     "GitServer",
     "ListsResources",
+    "Mount",
     "RunLabels",
     "Sandbox",
     "SandboxPurpose",
@@ -42,6 +46,36 @@ REPO_DIR = "/workspace/repo"
 PATCHES_DIR = "/patches"
 
 SandboxPurpose = Literal["agent", "eval", "check"]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host file, directory or unix socket shown at ``target`` inside a sandbox.
+
+    The harness uses mounts to give one sandbox, and no other, what it must reach: its pair's
+    git repository, its own messaging endpoint. A backend that cannot provide a mount (a
+    remote machine has no access to this host's files) raises
+    :class:`~cooperbench.errors.SandboxError` naming it from ``create_sandbox``.
+
+    Attributes:
+        source: the path on the host (the harness's machine); it must exist.
+        target: the absolute path inside the sandbox, outside the host directories a sandbox
+            sees read-only (``/usr``, ``/etc``, ...). Sockets conventionally go under
+            ``/run/cooperbench/``.
+        read_only: writes through the mount fail (a socket stays connectable either way).
+    """
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", Path(self.source))
+        target = self.target
+        if not isinstance(target, str) or not target.startswith("/") or posixpath.normpath(target) != target:
+            raise ValueError(f"Mount target must be a normalised absolute path, got {target!r}")
+        if target == "/":
+            raise ValueError("Mount target cannot be / (the sandbox's root)")
 
 
 @dataclass(frozen=True)
@@ -155,17 +189,20 @@ class Sandbox(Protocol):
 
 @runtime_checkable
 class GitServer(Protocol):
-    """A shared git remote the agents of one run push to and fetch from.
+    """A shared git remote the agents of one pair push to and fetch from.
 
     Attributes:
-        url: the URL of the shared repository as sandboxes see it, reachable from every
-            sandbox of the run (and from no other run's); agents run ``git remote add team
-            <url>``. ``local``: ``file:///git/<id>.git``, a bare repository of the run's
-            directory that every sandbox of the run mounts at ``/git``; container backends
-            serve it on a network only the run's sandboxes join.
+        url: the URL of the shared repository as sandboxes see it; agents run ``git remote
+            add team <url>``. ``local``: ``file:///git/<id>.git``, the bare repository
+            mounted (through :attr:`mounts`) into the sandboxes of the pair's agents only;
+            container backends serve it on a network only the run's sandboxes join.
+        mounts: what a sandbox must have mounted to reach the server (pass them to
+            ``create_sandbox(mounts=...)``); empty for a server reached over the network.
+            A sandbox created without them must not reach the repository.
     """
 
     url: str
+    mounts: tuple[Mount, ...]
 
     def cleanup(self) -> None:
         """Remove the server and its repositories. Idempotent; never raises."""
@@ -192,19 +229,31 @@ class Backend(Protocol):
         """
         ...
 
-    def create_sandbox(self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent") -> Sandbox:
+    def create_sandbox(
+        self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
+    ) -> Sandbox:
         """Start a sandbox from a reference returned by :meth:`resolve_image` (or an image name).
 
+        Args:
+            image: the reference.
+            run: the run the sandbox belongs to (its labels tag every resource).
+            purpose: what the sandbox is for (recorded in its id or labels).
+            mounts: host paths this sandbox, and no other, sees (see :class:`Mount`). Callers
+                pass ``mounts`` only when it is non-empty, so a backend without the parameter
+                keeps working as long as nobody needs a mount from it.
+
         Raises:
-            SandboxError: the sandbox cannot be started.
+            SandboxError: the sandbox cannot be started, or a mount cannot be provided (the
+                message names it).
         """
         ...
 
     def create_git_server(self, *, run: RunLabels) -> GitServer:
         """Start a git server of ``run`` holding a new, empty shared repository.
 
-        Every call makes a new repository (the runner makes one per coop pair), which every
-        sandbox of ``run`` created afterwards reaches at the server's ``url``.
+        Every call makes a new repository (the runner makes one per coop pair), which a
+        sandbox of ``run`` created afterwards with the server's ``mounts`` reaches at the
+        server's ``url``.
 
         Raises:
             SandboxError: the server cannot be started.

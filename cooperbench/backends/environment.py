@@ -59,8 +59,13 @@ class SandboxEnvironment:
         else:
             self.backend = requested
         labels = run.labels if run is not None else RunLabels("adhoc")
-        resolved = run.images.get(image, image) if run is not None and self.backend is run.backend else image
-        self.sandbox: Sandbox = self.backend.create_sandbox(resolved, run=labels, purpose="agent")
+        own_run = run if run is not None and self.backend is run.backend else None
+        resolved = own_run.images.get(image, image) if own_run is not None else image
+        # Only a sandbox of the run's own backend gets the agent's mounts (its pair's git
+        # repository, its messaging endpoint); `mounts` is passed only when there are some,
+        # so backends written before the parameter existed keep working.
+        extra: dict[str, Any] = {"mounts": own_run.mounts} if own_run is not None and own_run.mounts else {}
+        self.sandbox: Sandbox = self.backend.create_sandbox(resolved, run=labels, purpose="agent", **extra)
         tracker = current_tracker()
         if tracker is not None:
             tracker.add(self.sandbox)

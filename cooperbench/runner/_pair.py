@@ -118,9 +118,13 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1) -> dict[str, Any]
             with ctx.lock:
                 ctx.git_servers.add(git_server)
         image = pair.task.image_name(opts.image_prefix)
-        active = ActiveRun(backend=ctx.backend, labels=ctx.labels, images=ctx.images, backend_name=opts.backend)
+        # What each agent's sandboxes mount: its pair's git repository (no other pair's).
+        mounts = tuple(getattr(git_server, "mounts", ())) if git_server is not None else ()
         threads = []
         for run in runs:
+            active = ActiveRun(
+                backend=ctx.backend, labels=ctx.labels, images=ctx.images, backend_name=opts.backend, mounts=mounts
+            )
             kwargs = _agent_kwargs(ctx, pair, run, ids, image, out_dir, bus, git_server)
             thread = threading.Thread(
                 target=contextvars.copy_context().run,

@@ -29,8 +29,11 @@ What the suite pins down, beyond :mod:`cooperbench.backends.base`: the task's ow
 ``runner.sh``, written to ``/patches``, passes with a gold patch (so the image has what the
 task's tests need); a backend lists what it holds with the optional method
 ``resources(run_name) -> list[str]`` (:class:`~cooperbench.backends.base.ListsResources`;
-empty once everything was cleaned up), which this suite requires; and each
-``create_git_server`` call makes a new, empty repository.
+empty once everything was cleaned up), which this suite requires; each
+``create_git_server`` call makes a new, empty repository; and ``create_sandbox(mounts=...)``
+shows a host file, directory and unix socket at their targets (read-only ones unwritable)
+in that sandbox only. What a sandbox must *not* reach is checked by the isolation suite,
+``cooperbench.testing.isolation``.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ import hashlib
 import os
 import secrets
 import shlex
+import socket
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +62,7 @@ from cooperbench.backends.base import (
     ExecResult,
     GitServer,
     ListsResources,
+    Mount,
     RunLabels,
     Sandbox,
 )
@@ -119,8 +125,10 @@ class Subject:
         return labels
 
     @contextlib.contextmanager
-    def sandbox(self, run: RunLabels | None = None) -> Iterator[Sandbox]:
-        box = self.backend.create_sandbox(self.image, run=run or self.labels(), purpose="check")
+    def sandbox(self, run: RunLabels | None = None, mounts: Sequence[Mount] = ()) -> Iterator[Sandbox]:
+        """A sandbox of ``run`` (a new run by default), with ``mounts`` (passed only when non-empty)."""
+        extra: dict[str, Any] = {"mounts": tuple(mounts)} if mounts else {}
+        box = self.backend.create_sandbox(self.image, run=run or self.labels(), purpose="check", **extra)
         try:
             yield box
         finally:
@@ -341,7 +349,7 @@ def check_backend_cleanup_sweeps_one_run(s: Subject) -> None:
 
 def check_git_server_shares_within_run(s: Subject) -> None:
     run = s.labels()
-    with s.git_server(run) as server, s.sandbox(run) as one, s.sandbox(run) as two:
+    with s.git_server(run) as server, s.sandbox(run, server.mounts) as one, s.sandbox(run, server.mounts) as two:
         url = shlex.quote(server.url)
         _ok(
             one,
@@ -360,8 +368,8 @@ def check_git_servers_isolated(s: Subject) -> None:
         s.git_server(run) as first,
         s.git_server(run) as second,
         s.git_server(other) as foreign,
-        s.sandbox(run) as box,
-        s.sandbox(other) as stranger,
+        s.sandbox(run, (*first.mounts, *second.mounts)) as box,
+        s.sandbox(other, foreign.mounts) as stranger,
     ):
         _ok(
             box,
@@ -375,6 +383,121 @@ def check_git_servers_isolated(s: Subject) -> None:
         )
         peek = stranger.exec(f"git ls-remote {shlex.quote(first.url)}", timeout=60)
         assert "agent1" not in peek.output, "another run's sandbox cannot read this run's repository"
+
+
+def check_git_server_has_mounts(s: Subject) -> None:
+    run = s.labels()
+    with s.git_server(run) as server:
+        mounts = getattr(server, "mounts", None)
+        assert isinstance(mounts, tuple) and all(isinstance(m, Mount) for m in mounts), (
+            f"GitServer.mounts is a tuple of cooperbench.backends.base.Mount (empty for a network server): {mounts!r}"
+        )
+
+
+# ---------------------------------------------------------------------------------- mounts
+
+
+@contextlib.contextmanager
+def _unix_server(path: str, reply: bytes) -> Iterator[None]:
+    """A unix socket at ``path`` answering every connection with ``reply``."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o666)
+    server.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        server.close()
+        thread.join(5)
+
+
+_CONNECT = (
+    "import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(20); s.connect(sys.argv[1]); "
+    "print(s.recv(100).decode())"
+)
+
+
+def _mount_fixture(root: Path) -> tuple[Path, Path, Path, str]:
+    shared = root / "shared-dir"
+    (shared / "sub").mkdir(parents=True)
+    (shared / "sub" / "inside.txt").write_text("dir-content\n")
+    single = root / "single.txt"
+    single.write_text("file-content\n")
+    writable = root / "writable-dir"
+    writable.mkdir()
+    for path in (root, shared, shared / "sub", writable):
+        path.chmod(0o777)  # a backend may run sandbox commands as another uid
+    for path in (single, shared / "sub" / "inside.txt"):
+        path.chmod(0o644)
+    return shared, single, writable, str(root / "cb.sock")
+
+
+def check_mounts(s: Subject) -> None:
+    """A mounted file, directory and unix socket are visible at their targets; a writable mount writes through."""
+    with tempfile.TemporaryDirectory(prefix="cb-mounts-") as scratch:
+        shared, single, writable, sock = _mount_fixture(Path(scratch))
+        mounts = (
+            Mount(shared, "/run/cooperbench/shared"),
+            Mount(single, "/run/cooperbench/single.txt"),
+            Mount(writable, "/git/writable", read_only=False),
+            Mount(Path(sock), "/run/cooperbench/conformance.sock"),
+        )
+        with _unix_server(sock, b"pong-from-host"), s.sandbox(mounts=mounts) as box:
+            assert _ok(box, "cat /run/cooperbench/shared/sub/inside.txt") == "dir-content\n", "a mounted directory"
+            assert _ok(box, "cat /run/cooperbench/single.txt") == "file-content\n", "a mounted file"
+            _ok(box, "echo from-sandbox > /git/writable/made.txt")
+            assert (writable / "made.txt").read_text() == "from-sandbox\n", "a writable mount writes to the host"
+            # A relative name: a backend may show the socket under a long host path (108-byte limit).
+            reply = _ok(box, ["python3", "-c", _CONNECT, "conformance.sock"], cwd="/run/cooperbench", timeout=60)
+            assert "pong-from-host" in reply, f"a mounted unix socket connects to the host's server: {reply!r}"
+        with s.sandbox() as plain:
+            seen = plain.exec("ls /run/cooperbench/shared /git/writable 2>&1; cat /run/cooperbench/single.txt 2>&1")
+            assert (
+                "inside" not in seen.output and "file-content" not in seen.output and "made.txt" not in seen.output
+            ), f"a sandbox created without the mounts does not see them: {seen.output!r}"
+
+
+def check_read_only_mounts(s: Subject) -> None:
+    """Writes through a read-only mount fail and never reach the host."""
+    with tempfile.TemporaryDirectory(prefix="cb-mounts-") as scratch:
+        shared, single, _writable, _sock = _mount_fixture(Path(scratch))
+        mounts = (Mount(shared, "/run/cooperbench/shared"), Mount(single, "/run/cooperbench/single.txt"))
+        with s.sandbox(mounts=mounts) as box:
+            attempts = [
+                "echo changed > /run/cooperbench/single.txt",
+                "echo new > /run/cooperbench/shared/new.txt",
+                "echo changed > /run/cooperbench/shared/sub/inside.txt",
+                "rm -f /run/cooperbench/shared/sub/inside.txt",
+            ]
+            for command in attempts:
+                result = box.exec(command)
+                assert result.returncode != 0, f"a write through a read-only mount fails: {command!r} -> {result!r}"
+        assert single.read_text() == "file-content\n", "the host file is unchanged"
+        assert (shared / "sub" / "inside.txt").read_text() == "dir-content\n", "the host directory is unchanged"
+        assert not (shared / "new.txt").exists(), "nothing was added to the host directory"
+
+
+def check_missing_mount_source_is_sandbox_error(s: Subject) -> None:
+    with tempfile.TemporaryDirectory(prefix="cb-mounts-") as scratch:
+        missing = Path(scratch) / "not-there"
+        with pytest.raises(SandboxError, match="not-there"):
+            s.backend.create_sandbox(
+                s.image, run=s.labels(), purpose="check", mounts=(Mount(missing, "/run/cooperbench/x"),)
+            )
 
 
 # ---------------------------------------------------------------------------------- concurrency
@@ -486,6 +609,18 @@ class BackendConformance:
 
     def test_git_servers_isolated(self, subject: Subject) -> None:
         check_git_servers_isolated(subject)
+
+    def test_git_server_has_mounts(self, subject: Subject) -> None:
+        check_git_server_has_mounts(subject)
+
+    def test_mounts(self, subject: Subject) -> None:
+        check_mounts(subject)
+
+    def test_read_only_mounts(self, subject: Subject) -> None:
+        check_read_only_mounts(subject)
+
+    def test_missing_mount_source_is_sandbox_error(self, subject: Subject) -> None:
+        check_missing_mount_source_is_sandbox_error(subject)
 
     def test_concurrent_sandboxes(self, subject: Subject) -> None:
         check_concurrent_sandboxes(subject)

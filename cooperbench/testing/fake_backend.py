@@ -1,14 +1,16 @@
 """An in-process backend without isolation, for testing the conformance suite and the core.
 
 Sandboxes are plain directories under a temporary root and commands plain subprocesses.
-The sandbox paths (``/workspace``, ``/patches``, ``/tmp``, ``/git``) are rewritten to the
-sandbox's directories in commands, arguments, environment values and file paths, and back
-in output, so commands written for a real sandbox run unchanged. Scripts that spell those
+The sandbox paths (``/workspace``, ``/patches``, ``/tmp``, ``/git``, and the top directory of
+each mount's target) are rewritten to the sandbox's directories in commands, arguments,
+environment values and file paths, and back in output, so commands written for a real
+sandbox run unchanged. A mount is a symbolic link at its target, so read-only mounts are
+writable here. Scripts that spell those
 paths in their own text are rewritten too when they are written in as ``*.sh`` files (the
 evaluator's ``/patches/runner.sh``) or copied from the task (``runner.sh`` on ``PATH``).
 Nothing stops a command from touching the host: use it only with trusted
 commands. Its small methods (``_kill``, ``_decode``, ``_copy_workspace``, ``_git_root``,
-``_remove``) are the seams tests override to build deliberately broken backends.
+``_git_view``, ``_remove``) are the seams tests override to build deliberately broken backends.
 """
 
 from __future__ import annotations
@@ -24,15 +26,24 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from cooperbench.backends.base import REPO_DIR, ExecResult, RunLabels, SandboxPurpose
+from cooperbench.backends.base import REPO_DIR, ExecResult, Mount, RunLabels, SandboxPurpose
 from cooperbench.dataset import Task
 from cooperbench.errors import SandboxError
 
 __all__ = ["FakeBackend", "FakeGitServer", "FakeSandbox"]
 
-_VIRTUAL = re.compile(r"(?:(?<=file://)|(?<![\w.~$/-]))(/workspace|/patches|/tmp|/git)(?![\w.-])")
+_ROOTS = ("/workspace", "/patches", "/tmp", "/git")
+
+
+def _virtual(roots: Sequence[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(r) for r in sorted(set(roots), key=len, reverse=True))
+    return re.compile(rf"(?:(?<=file://)|(?<![\w.~$/-]))({alternatives})(?![\w.-])")
+
+
+_VIRTUAL = _virtual(_ROOTS)
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "Fake Agent",
     "GIT_AUTHOR_EMAIL": "agent@cooperbench.invalid",
@@ -51,16 +62,18 @@ def _git(*args: str | Path, cwd: Path | None = None) -> str:
 class FakeSandbox:
     """A directory standing in for a sandbox; see the module docstring."""
 
-    def __init__(self, backend: FakeBackend, sandbox_id: str, root: Path) -> None:
+    def __init__(self, backend: FakeBackend, sandbox_id: str, root: Path, mounts: Sequence[Mount] = ()) -> None:
         self.id = sandbox_id
         self.root = root
         self.backend = backend
+        tops = {"/" + Path(m.target).parts[1] for m in mounts}
+        self._virtual = _virtual((*_ROOTS, *tops)) if tops - set(_ROOTS) else _VIRTUAL
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._closed = False
 
     def to_host(self, text: str) -> str:
-        return _VIRTUAL.sub(lambda m: f"{self.root}{m.group(1)}", text)
+        return self._virtual.sub(lambda m: f"{self.root}{m.group(1)}", text)
 
     def from_host(self, text: str) -> str:
         return text.replace(str(self.root), "")
@@ -156,11 +169,12 @@ def _killpg(proc: subprocess.Popen[bytes]) -> None:
 
 
 class FakeGitServer:
-    """A bare repository in the run's directory, at ``file:///git/<id>.git`` in the run's sandboxes."""
+    """A bare repository in the run's directory, at ``file:///git/<id>.git`` in sandboxes given its mounts."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = f"file:///git/{path.name}"
+        self.mounts = (Mount(path, f"/git/{path.name}", read_only=False),)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -214,19 +228,31 @@ class FakeBackend:
         self._images[task.image_name()] = ref
         return ref
 
-    def create_sandbox(self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent") -> FakeSandbox:
+    def create_sandbox(
+        self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
+    ) -> FakeSandbox:
         ref = self._images.get(image, image)
         template = self.root / "templates" / ref.removeprefix("fake:")
         if not ref.startswith("fake:") or not template.is_dir():
             raise SandboxError(f"fake backend: unknown image {image!r}; call resolve_image(task) first")
+        for mount in mounts:
+            if not os.path.exists(mount.source):
+                raise SandboxError(f"fake backend: cannot mount {mount.source} at {mount.target}: no such file")
         sandbox_id = f"{purpose}-{secrets.token_hex(4)}"
         root = self._run_dir(run) / "sandboxes" / sandbox_id
         root.mkdir(parents=True)
         self._copy_workspace(template / "workspace", root / "workspace")
         (root / "patches").mkdir()
         (root / "tmp").mkdir()
-        (root / "git").symlink_to(self._git_root(run))
-        box = self.sandbox_class(self, sandbox_id, root)
+        view = self._git_view(run)
+        if view is not None:
+            (root / "git").symlink_to(view)
+        for mount in mounts:
+            link = root / mount.target.lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(link):  # a broken fake's run-wide /git view may show it already
+                link.symlink_to(mount.source)
+        box = self.sandbox_class(self, sandbox_id, root, mounts)
         runner = root / "workspace" / "bin" / "runner.sh"
         if runner.is_file():
             runner.write_text(box.to_host(runner.read_text(encoding="utf-8")), encoding="utf-8")
@@ -281,6 +307,10 @@ class FakeBackend:
         path = self._run_dir(run) / "git"
         path.mkdir(exist_ok=True)
         return path
+
+    def _git_view(self, run: RunLabels) -> Path | None:
+        """A directory every sandbox of ``run`` sees at ``/git`` (none: only its mounts show there)."""
+        return None
 
 
 def _pid_alive(pid: object) -> bool:

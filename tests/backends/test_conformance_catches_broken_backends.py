@@ -8,13 +8,13 @@ test_fake_backend_conformance.py), so a failure here is the defect being caught.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cooperbench.backends.base import ExecResult, RunLabels, SandboxPurpose
+from cooperbench.backends.base import ExecResult, Mount, RunLabels, SandboxPurpose
 from cooperbench.dataset import Task
 from cooperbench.testing import conformance
 from cooperbench.testing.conformance import BackendConformance, Subject
@@ -85,6 +85,35 @@ class OneGitRootForAllRuns(FakeBackend):
         path.mkdir(exist_ok=True)
         return path
 
+    def _git_view(self, run: RunLabels) -> Path | None:
+        return self._git_root(run)
+
+
+class IgnoresMounts(FakeBackend):
+    def create_sandbox(
+        self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
+    ) -> FakeSandbox:
+        return super().create_sandbox(image, run=run, purpose=purpose)
+
+
+class MountsForEveryone(FakeBackend):
+    """Mounts land in a directory every later sandbox also shows."""
+
+    seen: tuple[Mount, ...] = ()
+
+    def create_sandbox(
+        self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
+    ) -> FakeSandbox:
+        self.seen = (*self.seen, *mounts)
+        return super().create_sandbox(image, run=run, purpose=purpose, mounts=self.seen)
+
+
+class NoGitMounts(FakeBackend):
+    def create_git_server(self, *, run: RunLabels) -> FakeGitServer:
+        server = super().create_git_server(run=run)
+        del server.mounts
+        return server
+
 
 class UnreachableGitServer(FakeBackend):
     def create_git_server(self, *, run: RunLabels) -> FakeGitServer:
@@ -119,6 +148,9 @@ CASES: list[tuple[type[FakeBackend], Callable[[Subject], None], str]] = [
     (SharedPatches, conformance.check_concurrent_sandboxes, "saw"),
     (OneGitRootForAllRuns, conformance.check_git_servers_isolated, "another run's sandbox"),
     (UnreachableGitServer, conformance.check_git_server_shares_within_run, "failed"),
+    (NoGitMounts, conformance.check_git_server_has_mounts, "GitServer.mounts"),
+    (IgnoresMounts, conformance.check_mounts, "failed"),
+    (MountsForEveryone, conformance.check_mounts, "without the mounts"),
     (SweepsLiveRuns, conformance.check_backend_cleanup_sweeps_one_run, "a live run is not stale"),
     (AcceptsAnyImage, conformance.check_unknown_image_is_sandbox_error, "DID NOT RAISE"),
 ]

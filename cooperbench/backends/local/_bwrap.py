@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cooperbench.backends.base import Mount
 from cooperbench.errors import SandboxError
 
-__all__ = ["Bind", "Completed", "find_bwrap", "probe", "run", "sandbox_argv", "sandbox_env"]
+__all__ = ["Bind", "Completed", "find_bwrap", "mount_binds", "probe", "run", "sandbox_argv", "sandbox_env"]
 
 INSTALL_HINT = (
     "the local backend runs sandboxes with bubblewrap. Install it: `sudo apt-get install bubblewrap` "
@@ -31,7 +32,9 @@ INSTALL_HINT = (
 )
 
 # Paths each sandbox gets its own copy of; the host's versions (if any) stay hidden.
-SANDBOX_PATHS = frozenset({"dev", "proc", "tmp", "workspace", "patches", "git", "task"})
+SANDBOX_PATHS = frozenset({"dev", "proc", "tmp", "workspace", "patches", "git", "task", "run"})
+# Of those, the ones a Mount may not replace whole (it may go below them).
+_OWN_ROOTS = frozenset({"/dev", "/proc", "/tmp", "/workspace", "/patches", "/task"})
 
 # Sockets of container engines: reachable through a read-only bind (connect() needs no write
 # access to the mount), and owning one is owning the host. Masked with /dev/null.
@@ -93,6 +96,33 @@ class Completed:
     returncode: int
     timed_out: bool
     duration: float
+
+
+def mount_binds(mounts: Sequence[Mount]) -> tuple[Bind, ...]:
+    """The binds of a sandbox's :class:`~cooperbench.backends.base.Mount` list, checked.
+
+    Raises:
+        SandboxError: a source does not exist, or a target is inside a host directory the
+            sandbox sees read-only (no mount point can be made there) or replaces one of the
+            sandbox's own directories.
+    """
+    binds = []
+    for mount in mounts:
+        if not isinstance(mount, Mount):
+            raise SandboxError(f"local backend: mounts must be cooperbench.backends.base.Mount, got {mount!r}")
+        if not os.path.exists(mount.source):
+            raise SandboxError(
+                f"local backend: cannot mount {mount.source} at {mount.target}: no such file or directory"
+            )
+        top = Path(mount.target).parts[1]
+        if mount.target in _OWN_ROOTS or (top not in SANDBOX_PATHS and os.path.lexists(f"/{top}")):
+            raise SandboxError(
+                f"local backend: cannot mount {mount.source} at {mount.target}: the target must lie outside the "
+                "host directories a sandbox sees read-only and must not replace /workspace, /patches or /tmp "
+                "(use a path under /run/cooperbench/, /git/ or /workspace/)"
+            )
+        binds.append(Bind(mount.source, mount.target, writable=not mount.read_only))
+    return tuple(binds)
 
 
 def sandbox_env(*, home: str, path_prefix: Sequence[str] = ()) -> dict[str, str]:
@@ -198,7 +228,7 @@ def sandbox_argv(
     if not share_net:
         argv.append("--unshare-net")
     argv += host_root_args()
-    argv += ["--dev", "/dev", "--proc", "/proc"]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/run"]
     for path in hide:
         if _visible(path) and path.is_dir():
             argv += ["--tmpfs", str(path)]

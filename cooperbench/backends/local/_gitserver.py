@@ -1,4 +1,4 @@
-"""The local git server: a bare repository in the run's directory, mounted at ``/git`` in its sandboxes."""
+"""The local git server: a bare repository in the run's directory, mounted into the sandboxes of one pair."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from cooperbench.backends.base import Mount
 from cooperbench.backends.local._runs import remove_tree
 
 __all__ = ["LocalGitServer"]
@@ -15,12 +16,12 @@ log = logging.getLogger(__name__)
 
 
 class LocalGitServer:
-    """A shared bare repository of one run.
+    """A shared bare repository of one pair.
 
     Attributes:
-        url: ``file:///git/<id>.git``, the repository as every sandbox of the run sees it
-            (``git remote add team <url>``). Sandboxes of other runs mount their own run's
-            ``/git``, where this path does not exist.
+        url: ``file:///git/<id>.git``, the repository as a sandbox created with :attr:`mounts`
+            sees it (``git remote add team <url>``); in every other sandbox the path does not exist.
+        mounts: the repository, bound writable at ``/git/<id>.git``.
         path: the repository on the host.
     """
 
@@ -28,6 +29,7 @@ class LocalGitServer:
         self.id = server_id
         self.path = path
         self.url = f"file:///git/{path.name}"
+        self.mounts = (Mount(path, f"/git/{path.name}", read_only=False),)
         self._release = release
         self._closed = False
         self._lock = threading.Lock()

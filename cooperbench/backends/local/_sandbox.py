@@ -32,7 +32,8 @@ class LocalSandbox:
     """A sandbox of the ``local`` backend (see :class:`~cooperbench.backends.local.LocalBackend`).
 
     Its directories live under ``root`` on the host (``workspace``, ``patches``, ``tmp``) and
-    are mounted at ``/workspace``, ``/patches`` and ``/tmp``; the run's git directory is at ``/git``.
+    are mounted at ``/workspace``, ``/patches`` and ``/tmp``; ``mounts`` (its pair's git
+    repository, ...) are bound after them.
     """
 
     def __init__(
@@ -40,7 +41,7 @@ class LocalSandbox:
         *,
         sandbox_id: str,
         root: Path,
-        run_dir: Path,
+        mounts: tuple[_bwrap.Bind, ...],
         bwrap: str,
         python: bool,
         hide: tuple[Path, ...],
@@ -59,7 +60,7 @@ class LocalSandbox:
             _bwrap.Bind(root / "workspace", "/workspace"),
             _bwrap.Bind(root / "patches", "/patches"),
             _bwrap.Bind(root / "tmp", "/tmp"),
-            _bwrap.Bind(run_dir / "git", "/git"),
+            *mounts,
         )
         self._env = _bwrap.sandbox_env(home=HOME, path_prefix=[VENV_BIN, TASK_BIN] if python else [TASK_BIN])
         if python:
@@ -101,7 +102,7 @@ class LocalSandbox:
         if done.returncode != 0 or done.timed_out:
             raise SandboxError(
                 f"sandbox {self.id}: cannot write {path}: {done.stderr.decode('utf-8', 'replace').strip()}"
-                " (writable places are /workspace, /patches, /tmp and /git)"
+                " (writable places are /workspace, /patches, /tmp and writable mounts)"
             )
 
     def read_file(self, path: str) -> bytes:

@@ -6,9 +6,10 @@ import os
 import secrets
 import subprocess
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from cooperbench.backends.base import RunLabels, SandboxPurpose
+from cooperbench.backends.base import Mount, RunLabels, SandboxPurpose
 from cooperbench.backends.local import _bwrap
 from cooperbench.backends.local._gitserver import LocalGitServer
 from cooperbench.backends.local._paths import cache_root
@@ -80,19 +81,24 @@ class LocalBackend:
             _RESOLVED[(self.cache_dir, task.image_name())] = ref
         return ref
 
-    def create_sandbox(self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent") -> LocalSandbox:
+    def create_sandbox(
+        self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
+    ) -> LocalSandbox:
         """Copy the template ``image`` names into a new sandbox of ``run``.
 
         Args:
             image: a reference from :meth:`resolve_image`, or the upstream image name of a task
                 resolved earlier in this process.
-            run: the run the sandbox belongs to; it sees that run's git servers at ``/git``.
+            run: the run the sandbox belongs to.
             purpose: recorded in the sandbox id.
+            mounts: host paths bound into this sandbox only (a git server's ``mounts``, a
+                messaging socket); read-only ones with ``--ro-bind``.
 
         Raises:
-            SandboxError: the image is unknown, its template is gone, bubblewrap is missing, or
-                the copy fails.
+            SandboxError: the image is unknown, its template is gone, bubblewrap is missing, a
+                mount's source is missing or its target is not allowed, or the copy fails.
         """
+        binds = _bwrap.mount_binds(mounts)
         template = self._template(image)
         bwrap = self._bwrap()
         run_dir = _RUN_DIRS.acquire(self.runs_dir, run)
@@ -119,7 +125,7 @@ class LocalBackend:
         return LocalSandbox(
             sandbox_id=sandbox_id,
             root=root,
-            run_dir=run_dir,
+            mounts=binds,
             bwrap=bwrap,
             python=template.python,
             hide=(Path(os.path.realpath(self.cache_dir)),),
@@ -129,9 +135,10 @@ class LocalBackend:
         )
 
     def create_git_server(self, *, run: RunLabels) -> LocalGitServer:
-        """Create an empty bare repository that every sandbox of ``run`` reaches at the server's ``url``.
+        """Create an empty bare repository in ``run``'s directory.
 
-        Each call makes a new repository (the runner makes one per coop pair).
+        Each call makes a new repository (the runner makes one per coop pair). Only sandboxes
+        created with the server's ``mounts`` see it (at ``/git/<id>.git``).
 
         Raises:
             SandboxError: git cannot create the repository.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -147,7 +148,11 @@ def test_git_collaboration_gives_the_sandbox_the_team_remote(
         _finish(),
     ]
     try:
-        with bind_run(local_run), LLMTestServer(script, usage=USAGE) as server:
+        # As the runner does: the agent's sandboxes mount its pair's repository.
+        with (
+            bind_run(dataclasses.replace(local_run, mounts=git_server.mounts)),
+            LLMTestServer(script, usage=USAGE) as server,
+        ):
             result = _run(
                 task,
                 agent_config(server.base_url),
