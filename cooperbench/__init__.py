@@ -1,7 +1,7 @@
 """CooperBench: measure whether AI coding agents can work together as teammates.
 
 ``import cooperbench`` is cheap: it loads no plugin and none of the heavy SDKs (docker,
-modal, litellm, ...). :func:`run` and :func:`evaluate` import the runner on first call.
+modal, litellm, ...). :func:`run`, :func:`evaluate` and :func:`report` import what they need on first call.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from cooperbench.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate", "hookimpl", "run"]
+__all__ = ["__version__", "evaluate", "hookimpl", "report", "run"]
 
 
 def run(*args: Any, **kwargs: Any) -> Any:
@@ -27,3 +27,10 @@ def evaluate(*args: Any, **kwargs: Any) -> Any:
     from cooperbench.evaluation import evaluate as _evaluate
 
     return _evaluate(*args, **kwargs)
+
+
+def report(*args: Any, **kwargs: Any) -> Any:
+    """Write report.html, report.json and report.md for runs; see :func:`cooperbench.report.report`."""
+    from cooperbench.report import report as _report
+
+    return _report(*args, **kwargs)
