@@ -81,7 +81,7 @@ def build_app() -> typer.Typer:
     if _BUILT:
         return app
     _BUILT = True
-    from cooperbench.cli import _commands  # noqa: F401  (registers run, eval, cleanup, validate)
+    from cooperbench.cli import _commands, _report  # noqa: F401  (register run, eval, cleanup, validate, report)
 
     if os.environ.get("COOPERBENCH_NO_PLUGIN_COMMANDS") != "1":
         from cooperbench.plugins import get_host
