@@ -47,8 +47,16 @@ def is_done(pair_dir: Path) -> bool:
 
 
 def iter_pair_dirs(run_dir: Path) -> list[Path]:
-    """Every pair folder of a run (``<setting>/<repo>/<task>/<pair>/`` holding result.json or eval.json)."""
-    found = {p.parent for name in (RESULT_FILE, EVAL_FILE) for p in run_dir.glob(f"*/*/*/*/{name}")}
+    """Every pair folder of a run holding result.json or eval.json.
+
+    ``<setting>/<repo>/<task>/<pair>/``, and with ``--repeats`` each ``<pair>/repeat-<k>/`` (one attempt each).
+    """
+    found = {
+        p.parent
+        for name in (RESULT_FILE, EVAL_FILE)
+        for pattern in (f"*/*/*/*/{name}", f"*/*/*/*/repeat-*/{name}")
+        for p in run_dir.glob(pattern)
+    }
     return sorted(found)
 
 

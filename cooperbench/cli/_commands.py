@@ -83,6 +83,14 @@ def run_command(
     attempts: Annotated[
         int, typer.Option("--attempts", min=1, help="Tries per pair within this run for infrastructure errors.")
     ] = 1,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            "--repeats",
+            min=1,
+            help="Run each pair K times, into <pair>/repeat-1/ ... repeat-K/ (for pass@k, variance).",
+        ),
+    ] = 1,
 ) -> None:
     """Run agents on pairs of features (coop or solo), then evaluate them."""
     from cooperbench.runner import run
@@ -112,6 +120,7 @@ def run_command(
             logs_dir=log_dir,
             agent_timeout=agent_timeout,
             attempts=attempts,
+            repeats=repeats,
             _return_summary=True,
         )
     except CooperBenchError as exc:

@@ -44,7 +44,8 @@ def evaluation_summary(run_dir: str | Path) -> dict[str, Any]:
     by_setting: dict[str, list[Outcome]] = {}
     merges: Counter[str] = Counter()
     attribution: Counter[str] = Counter()
-    for path in sorted(run_dir.glob(f"*/*/*/*/{EVAL_FILE}")):
+    paths = [*run_dir.glob(f"*/*/*/*/{EVAL_FILE}"), *run_dir.glob(f"*/*/*/*/repeat-*/{EVAL_FILE}")]  # --repeats
+    for path in sorted(paths):
         record = read_json(path)
         if not isinstance(record, dict):
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import sys
 import time
 from collections.abc import Sequence
@@ -47,7 +47,12 @@ class ReportFiles:
 
 
 def _require() -> None:
-    missing = [dist for module, dist in REQUIRED_MODULES.items() if importlib.util.find_spec(module) is None]
+    missing = []
+    for module, dist in REQUIRED_MODULES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(dist)
     if missing:
         raise ReportError(f"cooperbench report needs {', '.join(missing)}, which are not installed: {INSTALL_HINT}")
 
@@ -116,12 +121,6 @@ def report(
     """
     if not runs:
         raise ReportError("name at least one run to report on")
-    _require()
-    from cooperbench.report import stats
-    from cooperbench.report._analysis import analyze_run, compare_runs, comparison_plan, configuration_groups
-    from cooperbench.report._charts import OUTCOME_COLORS, cached_chart_specs
-    from cooperbench.report._html import cache_dir, pack_detail, render_html
-    from cooperbench.report._markdown import render_markdown
     from cooperbench.settings import defaults
 
     logs = Path(logs_dir if logs_dir is not None else defaults().logs_dir).expanduser()
@@ -129,6 +128,13 @@ def report(
     labels = _unique_labels(paths)
     if baseline is not None and baseline not in labels:
         raise ReportError(f"baseline {baseline!r} is not one of the runs reported: {', '.join(labels)}")
+    _require()
+    from cooperbench.report import stats
+    from cooperbench.report._analysis import analyze_run, compare_runs, comparison_plan, configuration_groups
+    from cooperbench.report._charts import OUTCOME_COLORS, cached_chart_specs
+    from cooperbench.report._html import cache_dir, pack_detail, render_html
+    from cooperbench.report._markdown import render_markdown
+
     loaded = [load_run(path, label) for path, label in zip(paths, labels, strict=True)]
     sections = [analyze_run(run) for run in loaded]
     comparisons = [compare_runs(loaded[a], loaded[b]) for a, b in comparison_plan(loaded, baseline)]

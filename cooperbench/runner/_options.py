@@ -40,6 +40,7 @@ class RunOptions:
     config: dict[str, Any] = field(default_factory=dict)
     agent_timeout: float | None = None
     attempts: int = 1
+    repeats: int = 1
     image_prefix: str = "akhatua/cooperbench-"
 
     def describe(self) -> dict[str, Any]:
@@ -66,6 +67,7 @@ class RunOptions:
             "config": redact(self.config),
             "agent_timeout": self.agent_timeout,
             "attempts": self.attempts,
+            "repeats": self.repeats,
         }
 
 

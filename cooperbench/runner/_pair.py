@@ -83,8 +83,10 @@ def _open_bus(ctx: RunContext, namespace: str) -> Any:
     return open_bus(with_namespace(ctx.connector_url, namespace))
 
 
-def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1) -> dict[str, Any]:
+def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | None = None) -> dict[str, Any]:
     """Run the agents of ``pair`` concurrently and write the pair's folder (result.json last).
+
+    With ``repeat`` (``--repeats``), the folder is the pair's ``repeat-<k>/`` and result.json says ``"repeat": k``.
 
     Returns:
         The result record written to result.json.
@@ -93,7 +95,7 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1) -> dict[str, Any]
         PairInterrupted: the run was stopped meanwhile; result.json is not written.
     """
     opts = ctx.options
-    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair)
+    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair, repeat)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(".*.tmp"):  # half-written files of an attempt that was killed
         stale.unlink(missing_ok=True)
@@ -105,7 +107,7 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1) -> dict[str, Any]
     )
     runs = [_AgentRun(a, features_of[a]) for a in ids]
     coop = opts.setting == "coop"
-    namespace = f"{opts.run_name}:{ctx.labels.run_id}:{pair.key}:{attempt}"
+    namespace = f"{opts.run_name}:{ctx.labels.run_id}:{pair.key}:{attempt}" + (f":r{repeat}" if repeat else "")
     started = time.time()
 
     bus = None
@@ -162,18 +164,20 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1) -> dict[str, Any]
                 bus.purge()
             bus.close()
 
-    return _write_pair(ctx, pair, out_dir, runs, conversation, started, attempt)
+    return _write_pair(ctx, pair, out_dir, runs, conversation, started, attempt, repeat)
 
 
-def record_infra_error(ctx: RunContext, pair: Pair, exc: BaseException, *, attempt: int) -> dict[str, Any]:
+def record_infra_error(
+    ctx: RunContext, pair: Pair, exc: BaseException, *, attempt: int, repeat: int | None = None
+) -> dict[str, Any]:
     """Write the result of a pair whose agents could not start (its image could not be prepared)."""
     opts = ctx.options
-    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair)
+    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair, repeat)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = [_AgentRun(a, []) for a in agent_ids(opts.setting, pair)]
     for run in runs:
         run.error_kind, run.error = "infra_error", f"{type(exc).__name__}: {exc}"
-    return _write_pair(ctx, pair, out_dir, runs, [], time.time(), attempt)
+    return _write_pair(ctx, pair, out_dir, runs, [], time.time(), attempt, repeat)
 
 
 def _agent_kwargs(
@@ -260,6 +264,7 @@ def _write_pair(
     conversation: list[dict[str, Any]],
     started: float,
     attempt: int,
+    repeat: int | None = None,
 ) -> dict[str, Any]:
     opts = ctx.options
     agents: dict[str, Any] = {}
@@ -311,6 +316,7 @@ def _write_pair(
         "totals": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in totals.items()},
         "messages": len(conversation),
         "attempt": attempt,
+        **({"repeat": repeat} if repeat is not None else {}),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.time() - started, 3),

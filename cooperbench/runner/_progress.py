@@ -62,7 +62,8 @@ class Reporter:
             self.done += 1
             if outcome != "pass":
                 self.failed += 1
-            line = f"{mark} {pair.key:<40} {outcome:<15} ${cost:.4f} {seconds:7.1f}s"
+            name = pair.key + (f" #{result['repeat']}" if result.get("repeat") else "")  # --repeats
+            line = f"{mark} {name:<40} {outcome:<15} ${cost:.4f} {seconds:7.1f}s"
             err = result.get("error")
             if err and outcome in ("agent_error", "infra_error", "timeout"):
                 line += f"  {str(err).splitlines()[0][:120]}"

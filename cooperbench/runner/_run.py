@@ -21,7 +21,7 @@ from cooperbench.plugins import get_host
 from cooperbench.runner._evals import EvalPool
 from cooperbench.runner._options import RunOptions, generate_run_name, load_agent_config
 from cooperbench.runner._pair import PairInterrupted, RunContext, record_infra_error, run_pair
-from cooperbench.runner._paths import pair_dir, run_dir
+from cooperbench.runner._paths import pair_dir, repeat_numbers, run_dir
 from cooperbench.runner._progress import Reporter
 from cooperbench.settings import defaults
 from cooperbench.summary import is_done, pair_outcome, summarize
@@ -51,6 +51,7 @@ def run(
     config: dict[str, Any] | None = None,
     agent_timeout: float | None = None,
     attempts: int = 1,
+    repeats: int = 1,
     _return_summary: bool = False,
 ) -> dict[str, Any] | None:
     """Run an agent on pairs of features and write ``logs/<run_name>/``.
@@ -78,6 +79,8 @@ def run(
         config: a configuration dict merged over ``agent_config``.
         agent_timeout: wall-time limit per agent in seconds; a stuck agent ends as ``timeout``.
         attempts: tries per pair within this run when it ends in ``infra_error``.
+        repeats: run each selected pair this many times, into ``<pair>/repeat-1/ ... repeat-<K>/``
+            (1: the plain layout). A resumed run runs only the repeats without a result.
 
     Returns:
         ``None`` (the summary is in ``logs/<run_name>/summary.json``).
@@ -96,8 +99,8 @@ def _resolve_options(**kw: Any) -> RunOptions:
     setting = kw["setting"]
     if setting not in ("coop", "solo"):
         raise ConfigError(f"setting must be 'coop' or 'solo', got {setting!r}")
-    if kw["concurrency"] < 1 or kw["eval_concurrency"] < 1 or kw["attempts"] < 1:
-        raise ConfigError("concurrency, eval_concurrency and attempts must be at least 1")
+    if kw["concurrency"] < 1 or kw["eval_concurrency"] < 1 or kw["attempts"] < 1 or kw["repeats"] < 1:
+        raise ConfigError("concurrency, eval_concurrency, attempts and repeats must be at least 1")
     config = load_agent_config(kw["agent_config"], kw["config"])
     agent = kw["agent"] or d.agent
     model_name = kw["model_name"] or d.model
@@ -139,6 +142,7 @@ def _resolve_options(**kw: Any) -> RunOptions:
         config=config,
         agent_timeout=kw["agent_timeout"],
         attempts=kw["attempts"],
+        repeats=kw["repeats"],
         image_prefix=d.image_prefix,
     )
 
@@ -243,8 +247,14 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
         )
 
     rdir = run_dir(opts.logs_dir, opts.run_name)
-    todo = [p for p in pairs if opts.force or not is_done(pair_dir(opts.logs_dir, opts.run_name, opts.setting, p))]
-    skipped = len(pairs) - len(todo)
+    _check_repeats_layout(opts, pairs)
+    units = [(p, r) for p in pairs for r in repeat_numbers(opts.repeats)]
+    todo = [
+        (p, r)
+        for p, r in units
+        if opts.force or not is_done(pair_dir(opts.logs_dir, opts.run_name, opts.setting, p, r))
+    ]
+    skipped = len(units) - len(todo)
     labels = RunLabels(opts.run_name)
     connector_url = _choose_connector(opts, runner_cls) if todo else None
 
@@ -256,13 +266,13 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
         options=opts, labels=labels, backend=backend, runner_cls=runner_cls, images={}, connector_url=connector_url
     )
     _write_config(opts, labels, pairs, ctx.images)
-    reporter.start(opts, total=len(pairs), skipped=skipped, run_path=rdir, connector=connector_url)
+    reporter.start(opts, total=len(units), skipped=skipped, run_path=rdir, connector=connector_url)
 
     evaluations = EvalPool(opts, backend, labels, evaluator, reporter) if opts.auto_eval else None
     if evaluations is not None:
-        for p in pairs:
-            pdir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, p)
-            if p not in todo and pair_outcome(pdir) == "pending_eval":
+        for p, r in units:
+            pdir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, p, r)
+            if (p, r) not in todo and pair_outcome(pdir) == "pending_eval":
                 evaluations.submit(p, pdir)  # a previous run stopped between the agents and the evaluation
 
     interrupted = False
@@ -298,37 +308,56 @@ def _resolve_image(ctx: RunContext, pair: Pair) -> None:
                 ctx.images[name] = ref
 
 
-def _run_pairs(ctx: RunContext, todo: list[Pair], reporter: Reporter, evaluations: EvalPool | None) -> None:
-    work: queue.Queue[Pair | None] = queue.Queue()
-    for p in todo:
-        work.put(p)
-    done: queue.Queue[tuple[Pair, dict[str, Any] | None, BaseException | None]] = queue.Queue()
+def _check_repeats_layout(opts: RunOptions, pairs: list[Pair]) -> None:
+    """Refuse to mix the plain and the ``repeat-<k>/`` layout in one run folder (their results would both count)."""
+    for p in pairs:
+        plain = pair_dir(opts.logs_dir, opts.run_name, opts.setting, p)
+        if opts.repeats > 1 and (plain / "result.json").exists():
+            raise ConfigError(
+                f"run {opts.run_name!r} was made without --repeats ({plain / 'result.json'} exists): "
+                "use another run name for --repeats"
+            )
+        if opts.repeats == 1 and any(plain.glob("repeat-*/result.json")):
+            raise ConfigError(
+                f"run {opts.run_name!r} was made with --repeats ({plain} holds repeat-*/): "
+                "pass --repeats again, or use another run name"
+            )
+
+
+def _run_pairs(
+    ctx: RunContext, todo: list[tuple[Pair, int | None]], reporter: Reporter, evaluations: EvalPool | None
+) -> None:
+    work: queue.Queue[tuple[Pair, int | None] | None] = queue.Queue()
+    for unit in todo:
+        work.put(unit)
+    done: queue.Queue[tuple[Pair, int | None, dict[str, Any] | None, BaseException | None]] = queue.Queue()
 
     def worker() -> None:
         while not ctx.stop.is_set():
             try:
-                pair = work.get_nowait()
+                unit = work.get_nowait()
             except queue.Empty:
                 return
-            if pair is None:
+            if unit is None:
                 return
+            pair, repeat = unit
             result: dict[str, Any] | None = None
             error: BaseException | None = None
             for attempt in range(1, ctx.options.attempts + 1):
                 try:
                     _resolve_image(ctx, pair)
-                    result = run_pair(ctx, pair, attempt=attempt)
+                    result = run_pair(ctx, pair, attempt=attempt, repeat=repeat)
                 except PairInterrupted as exc:
                     error = exc
                     break
                 except InfraError as exc:  # the image could not be prepared
-                    result = record_infra_error(ctx, pair, exc, attempt=attempt)
+                    result = record_infra_error(ctx, pair, exc, attempt=attempt, repeat=repeat)
                 except BaseException as exc:  # a harness bug must not take the other pairs down
                     error = exc
                     break
                 if result.get("outcome") != "infra_error" or ctx.stop.is_set():
                     break
-            done.put((pair, result, error))
+            done.put((pair, repeat, result, error))
 
     workers = [
         threading.Thread(target=worker, daemon=True, name=f"pair-worker-{i}")
@@ -339,13 +368,13 @@ def _run_pairs(ctx: RunContext, todo: list[Pair], reporter: Reporter, evaluation
     remaining = len(todo)
     while remaining:
         try:
-            pair, result, error = done.get(timeout=0.2)
+            pair, repeat, result, error = done.get(timeout=0.2)
         except queue.Empty:
             if not any(w.is_alive() for w in workers) and done.empty():
                 break
             continue
         remaining -= 1
-        pdir = pair_dir(ctx.options.logs_dir, ctx.options.run_name, ctx.options.setting, pair)
+        pdir = pair_dir(ctx.options.logs_dir, ctx.options.run_name, ctx.options.setting, pair, repeat)
         if isinstance(error, PairInterrupted):
             continue
         if error is not None:
