@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what CooperBench's development and tests need on a fresh Debian/Ubuntu machine:
-# system tools (bubblewrap, redis-server, debootstrap, git), uv, and the workspace venv.
+# system tools (bubblewrap, redis-server, debootstrap, git, chromium), uv, and the workspace venv.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v git >/dev/null || need+=(git)
+# The report's page tests drive Debian's chromium (headless) through Playwright; no browser download.
+command -v chromium >/dev/null || need+=(chromium)
 # The Modal and GCP SDK fakes run task scripts with the host's python3, which needs pytest.
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
 if [ ${#need[@]} -gt 0 ]; then

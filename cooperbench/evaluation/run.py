@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -78,8 +79,10 @@ def discover_pair_dirs(
                 chosen = selection[key]
                 if chosen is not None and tuple(sorted(pd.features)) not in set(chosen):
                     continue
-            found.append(pd)
-    return sorted(found, key=lambda p: (p.setting, p.repo, p.task_id, p.features))
+            # A run made with --repeats holds one complete pair folder per repeat: each is evaluated.
+            repeats = sorted({p.parent for p in path.glob("repeat-*/result.json")})
+            found.extend([dataclasses.replace(pd, path=r) for r in repeats] or [pd])
+    return sorted(found, key=lambda p: (p.setting, p.repo, p.task_id, p.features, str(p.path)))
 
 
 class _TrackingBackend:

@@ -60,14 +60,18 @@ def write_pair(
             "repo": repo, "task_id": task, "features": features, "setting": setting, "policy": "upstream",
             "apply_status": {a: "applied" for a in agents},
             "merge": None if setting == "solo" else {"status": "clean", "strategy": "naive", "diff": patch},
-            **{f"feature{i + 1}": {"feature_id": f, "passed": passed, "tests_passed": 3, "tests_failed": 0 if passed else 1,
-                                   "test_output": "" if passed else f"FAILED tests/test_{f}.py::test_it - assert 1 == 2\n"}
-               for i, f in enumerate(features)},
+            **{f"feature{i + 1}": _feature(f, passed) for i, f in enumerate(features)},
             "both_passed": passed, "error": None, "outcome": outcome,
             "attribution": {"category": attribution, "agents": {}} if attribution else None,
         }  # fmt: skip
         (pdir / "eval.json").write_text(json.dumps(evaluation))
     return pdir
+
+
+def _feature(feature: int, passed: bool) -> dict[str, Any]:
+    failing = "" if passed else f"FAILED tests/test_{feature}.py::test_it - assert 1 == 2\n"
+    return {"feature_id": feature, "passed": passed, "tests_passed": 3, "tests_failed": 0 if passed else 1,
+            "test_output": failing}  # fmt: skip
 
 
 def write_config(run_dir: Path, setting: str, **extra: Any) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from report_helpers import write_config, write_pair
 
-import cooperbench
 from cooperbench.report import ReportError, report, stats
 
 COOP = ["pass", "pass", "fail_tests", "merge_conflict", "pass", "infra_error"]
@@ -131,7 +130,7 @@ def test_default_output_folders(logs: Path) -> None:
 
 
 def test_top_level_report_is_callable_before_and_after_the_package_is_imported(logs: Path, tmp_path: Path) -> None:
-    import cooperbench.report.stats  # noqa: F401  (binds the package over the function)
+    import cooperbench.report.stats  # binds the package over the function of the same name
 
     assert cooperbench.report(["coop"], tmp_path / "a", logs_dir=logs).html.is_file()
     from cooperbench import report as report_function
@@ -159,7 +158,10 @@ def test_cli_prints_rates_and_files_and_fails_clearly(logs: Path, tmp_path: Path
 
 def test_cli_says_how_to_install_what_is_missing(logs: Path) -> None:
     # vl_convert made unimportable, as on a `pip install cooperbench` without the extra
-    code = "import sys; sys.modules['vl_convert'] = None; sys.argv[0] = 'cooperbench'; from cooperbench.cli import main; main()"
+    code = (
+        "import sys; sys.modules['vl_convert'] = None; sys.argv[0] = 'cooperbench'; "
+        "from cooperbench.cli import main; main()"
+    )
     proc = _cli("report", "coop", "--log-dir", str(logs), code=code)
     assert proc.returncode == 2
     assert "needs vl-convert-python" in proc.stderr and "pip install 'cooperbench[report]'" in proc.stderr

@@ -99,3 +99,16 @@ def test_cli_repeats_evaluates_every_repeat(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "logs" / "rep" / "summary.json").read_text())
     assert summary["outcomes"] == {"no_patch": 2}
     assert summary["evaluation"]["pairs"] == 2
+
+
+def test_eval_of_a_repeats_run_evaluates_each_repeat_folder(tmp_path: Path) -> None:
+    from cooperbench import evaluate
+
+    _run(tmp_path, "rep", repeats=2)
+    evaluate(run_name="rep", dataset_dir=DATASET, logs_dir=tmp_path)
+    root = _pair_root(tmp_path, "rep")
+    assert not (root / "eval.json").exists()  # never a record of the pair folder itself
+    for k in (1, 2):
+        assert json.loads((root / f"repeat-{k}" / "eval.json").read_text())["outcome"] == "no_patch"
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert summary["pairs"] == 2 and summary["outcomes"] == {"no_patch": 2}

@@ -32,7 +32,7 @@ def test_wilson_interval_matches_the_score_formula(k: int, n: int, low: float, h
 
 def test_wilson_of_nothing_is_none_and_bad_counts_are_refused() -> None:
     assert stats.wilson(0, 0) is None
-    with pytest.raises(ValueError, match="within 0..n"):
+    with pytest.raises(ValueError, match=r"within 0\.\.n"):
         stats.wilson(3, 2)
 
 
