@@ -12,7 +12,7 @@ def run_dir(logs_dir: str | Path, run_name: str) -> Path:
 
 
 def pair_dir(logs_dir: str | Path, run_name: str, setting: str, pair: Pair, repeat: int | None = None) -> Path:
-    """``logs/<run>/<setting>/<repo>/<task_id>/f<a>_f<b>/``, and ``.../repeat-<k>/`` for repeat ``k`` of ``--repeats``."""
+    """``logs/<run>/<setting>/<repo>/<task_id>/f<a>_f<b>/``; ``.../repeat-<k>/`` for repeat ``k`` of ``--repeats``."""
     path = run_dir(logs_dir, run_name) / setting / pair.repo / str(pair.task_id) / pair.dirname
     return path if repeat is None else path / f"repeat-{repeat}"
 
