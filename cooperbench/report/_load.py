@@ -247,6 +247,16 @@ def _read_attempt(run_label: str, run_dir: Path, pair_dir: Path) -> Attempt:
         "eval_s": float(eval_d.get("eval_duration") or 0.0),
         "messages": n_messages,
     }
+    feature_results = _feature_results(eval_d)
+    # The pair page's numbers, in report.json too: each feature's test counts and each agent's bill.
+    row["tests"] = [
+        {k: f[k] for k in ("feature_id", "passed", "tests_passed", "tests_failed", "tests_skipped")}
+        for f in feature_results
+    ]
+    row["agent_stats"] = {
+        a: {k: _as_dict(agents_raw.get(a)).get(k) for k in ("status", "cost", "steps", "duration_s", "sent_messages")}
+        for a in agent_ids
+    }
     agents: list[dict[str, Any]] = []
     for agent_id in agent_ids:
         info = _as_dict(agents_raw.get(agent_id))
@@ -290,7 +300,7 @@ def _read_attempt(run_label: str, run_dir: Path, pair_dir: Path) -> Attempt:
                 "conflict_files": merge.get("conflict_files"),
                 "diff": str(merge.get("diff") or "")[:MAX_PATCH_CHARS],
             },
-            "features": _feature_results(eval_d),
+            "features": feature_results,
             "both_passed": eval_d.get("both_passed"),
             "error": eval_d.get("error"),
             "attribution": {
