@@ -180,7 +180,7 @@ def test_setup_sh_is_used_without_a_bundle_and_honours_insteadof_mirrors(
         base = setup.split('BASE_COMMIT="', 1)[1].split('"', 1)[0]
         assert box.exec("git rev-parse HEAD").output.strip() == base
         assert box.exec("git status --porcelain; git remote").output == ""
-        assert box.exec("ls -A /workspace").output.split() == [".venv", "bin", "home", "repo"]
+        assert box.exec("ls -A /workspace").output.split() == [".cooperbench", ".venv", "bin", "home", "repo"]
     finally:
         box.cleanup()
 

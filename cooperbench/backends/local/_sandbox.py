@@ -45,6 +45,9 @@ class LocalSandbox:
         bwrap: str,
         python: bool,
         hide: tuple[Path, ...],
+        env: dict[str, str] | None = None,
+        path_prefix: tuple[str, ...] | None = None,
+        ro_paths: tuple[Path, ...] = (),
         default_timeout: float | None,
         share_net: bool,
         release: Callable[[], None],
@@ -61,10 +64,15 @@ class LocalSandbox:
             _bwrap.Bind(root / "patches", "/patches"),
             _bwrap.Bind(root / "tmp", "/tmp"),
             *mounts,
+            # The template's interpreter and toolchains, read-only at their host path.
+            *(_bwrap.Bind(p, str(p), writable=False) for p in ro_paths),
         )
-        self._env = _bwrap.sandbox_env(home=HOME, path_prefix=[VENV_BIN, TASK_BIN] if python else [TASK_BIN])
-        if python:
-            self._env["VIRTUAL_ENV"] = "/workspace/.venv"
+        if path_prefix is None:  # a template without environment metadata
+            path_prefix = (VENV_BIN, TASK_BIN) if python else (TASK_BIN,)
+        self._env = _bwrap.sandbox_env(home=HOME, path_prefix=list(path_prefix))
+        if env is None and python:
+            env = {"VIRTUAL_ENV": "/workspace/.venv"}
+        self._env.update(env or {})
         self._lock = threading.Lock()
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._closed = False

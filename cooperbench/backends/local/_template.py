@@ -1,48 +1,55 @@
-"""Workspace templates: a task's repository at its base commit (plus a virtualenv), built once.
+"""Workspace templates: a task's repository at its base commit plus its own environment, built once.
 
 A template is built from the task's own recipe, through git, so that ``url.<base>.insteadOf``
-mirrors in the user's git configuration apply: the task's ``repo.bundle`` is cloned when
-present, else its ``setup.sh`` runs (under bubblewrap, in a scratch directory). The checkout
-is then put at ``BASE_COMMIT`` and cleaned. Python repositories get ``/workspace/.venv``,
-outside the repository so ``git clean -fdx`` in ``runner.sh`` keeps it::
+mirrors in the user's git configuration apply (:mod:`._gitconfig`): the task's ``repo.bundle``
+is cloned when present, else its ``setup.sh`` runs (under bubblewrap, in a scratch directory).
+The checkout is then put at ``BASE_COMMIT``, cleaned, and its history cut at the base
+(:mod:`cooperbench.git_history`). The task's environment is built next (:mod:`._environment`):
+for Python tasks a venv of the task's Python version with the Dockerfile's install steps run in
+it, outside the repository so ``git clean -fdx`` in ``runner.sh`` keeps it::
 
-    <template>/meta.json
-    <template>/workspace/repo      the repository (detached HEAD at the base commit, no remote)
-    <template>/workspace/.venv     Python tasks: --system-site-packages venv of the harness's interpreter
+    <template>/meta.json           base commit, what sandboxes need (env, path, ro_paths), provenance
+    <template>/workspace/repo      the repository: HEAD detached at the base commit, whose ancestors are
+                                   all its history holds
+    <template>/workspace/.venv     Python tasks: the task's venv (nothing of the harness's packages)
+    <template>/workspace/.cooperbench  Python tasks: the pip/uv commands that replay unchanged installs
     <template>/workspace/bin       the task's runner.sh / run_tests.sh, on PATH inside sandboxes
-    <template>/workspace/home      $HOME inside sandboxes: a .gitconfig with the agent identity
+    <template>/workspace/home      $HOME inside sandboxes: a .gitconfig with the agent identity only
 
-Templates are keyed by the task's ``content_hash`` and the harness interpreter, built into a
-temporary directory under a file lock and renamed into place, so concurrent builders (threads
-or processes) produce one template.
+Templates are keyed by the task's ``content_hash`` and the interpreter the task's venv is made
+from, built into a temporary directory under a file lock and renamed into place, so concurrent
+builders (threads or processes) produce one template.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import secrets
 import shutil
 import subprocess
-import sys
-import sysconfig
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
 from cooperbench.backends.local import _bwrap
+from cooperbench.backends.local._dockerfile import read_recipe
+from cooperbench.backends.local._environment import BuildContext, build_environment, python_for
+from cooperbench.backends.local._gitconfig import effective_git_config, mirror_paths, render_config
 from cooperbench.backends.local._runs import remove_tree
 from cooperbench.dataset import Task
 from cooperbench.errors import DatasetError, SandboxError
+from cooperbench.git_history import history_leaks, scrub_repository
 
 __all__ = ["Template", "ensure_template", "load_template", "read_base_commit", "template_key"]
 
-FORMAT = 1
+FORMAT = 3
 META_FILE = "meta.json"
 PYTHON_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
 TASK_SCRIPTS = ("runner.sh", "run_tests.sh")
@@ -61,6 +68,12 @@ class Template:
     path: Path
     base_commit: str
     python: bool
+    # What commands in its sandboxes need: variables, directories first on PATH, host paths to show
+    # read-only at the same place (the interpreter the venv is made from, toolchains).
+    env: dict[str, str] = field(default_factory=dict)
+    path_prefix: tuple[str, ...] = ()
+    ro_paths: tuple[Path, ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def workspace(self) -> Path:
@@ -85,8 +98,11 @@ def read_base_commit(task: Task) -> str:
 
 
 def template_key(task: Task) -> str:
-    """``<content hash>-<interpreter hash>``: the venv points at the harness's interpreter."""
-    env = hashlib.sha256(f"{FORMAT}\0{sys.executable}\0{sys.version}".encode()).hexdigest()[:8]
+    """``<content hash>-<environment hash>``: the venv points at the interpreter it was made from."""
+    chosen = python_for(read_recipe(task.path), task.key)
+    interpreter = f"{chosen[0].executable}\0{chosen[0].version_text}" if chosen else "none"
+    memo = files("cooperbench.backends.local").joinpath("_install_memo.py").read_bytes()
+    env = hashlib.sha256(f"{FORMAT}\0{interpreter}\0".encode() + memo).hexdigest()[:8]
     return f"{task.content_hash}-{env}"
 
 
@@ -127,7 +143,16 @@ def ensure_template(task: Task, root: Path, bwrap: str) -> Template:
 def load_template(path: Path) -> Template:
     try:
         meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-        return Template(path.name, path, str(meta["base_commit"]), bool(meta["python"]))
+        return Template(
+            path.name,
+            path,
+            str(meta["base_commit"]),
+            bool(meta["python"]),
+            env={str(k): str(v) for k, v in meta["env"].items()},
+            path_prefix=tuple(map(str, meta["path"])),
+            ro_paths=tuple(Path(p) for p in meta["ro_paths"]),
+            provenance=dict(meta.get("provenance") or {}),
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise SandboxError(f"{path}: the workspace template is corrupt ({exc}); delete this folder and retry") from exc
 
@@ -144,6 +169,8 @@ def _git(*args: str | Path, cwd: Path | None = None, what: str) -> str:
 
 def _build(task: Task, scratch: Path, bwrap: str) -> None:
     base = read_base_commit(task)
+    recipe = read_recipe(task.path)
+    interpreter = python_for(recipe, task.key)
     workspace = scratch / "workspace"
     workspace.mkdir(parents=True)
     repo = workspace / "repo"
@@ -156,13 +183,13 @@ def _build(task: Task, scratch: Path, bwrap: str) -> None:
     _git("-c", "advice.detachedHead=false", "checkout", "-q", "--detach", base, cwd=repo, what=what)
     _git("reset", "-q", "--hard", cwd=repo, what=what)
     _git("clean", "-q", "-fdx", cwd=repo, what=what)
-    for remote in _git("remote", cwd=repo, what="list remotes").split():
-        _git("remote", "remove", remote, cwd=repo, what="drop the clone's remote")
     head = _git("rev-parse", "HEAD", cwd=repo, what="read HEAD")
     if not head.startswith(base.lower()):
         raise SandboxError(
             f"{task.key}: HEAD is {head} after checking out BASE_COMMIT {base} of {task.path / 'setup.sh'}"
         )
+    # The clone's later commits hold the features' real implementation: keep the base and its past only.
+    scrub_repository(repo, head)
 
     bin_dir = workspace / "bin"
     bin_dir.mkdir()
@@ -170,10 +197,17 @@ def _build(task: Task, scratch: Path, bwrap: str) -> None:
         if (task.path / name).is_file():
             shutil.copyfile(task.path / name, bin_dir / name)
             (bin_dir / name).chmod(0o755)
-    _write_home(workspace / "home")
-    python = any((repo / marker).is_file() for marker in PYTHON_MARKERS)
-    if python:
-        _make_venv(workspace, bwrap, task)
+    _write_home(workspace / "home", [])
+    tmp = scratch / "tmp"
+    tmp.mkdir(exist_ok=True)
+    runner = _read_text(task.path / "runner.sh")
+    is_python = any((repo / marker).is_file() for marker in PYTHON_MARKERS)
+    context = BuildContext(task.key, workspace, tmp, bwrap, _uv_binary(), _download_caches())
+    environment = build_environment(context, recipe, runner, is_python, interpreter)
+    # Install steps run in the repository; none of what they did may show as history.
+    leaks = history_leaks(repo, head)
+    if leaks:
+        raise SandboxError(f"{task.key}: the repository still shows history past {head}: {'; '.join(leaks[:5])}")
     for leftover in ("build", "tmp"):
         remove_tree(scratch / leftover)
     meta = {
@@ -181,38 +215,78 @@ def _build(task: Task, scratch: Path, bwrap: str) -> None:
         "task": task.key,
         "content_hash": task.content_hash,
         "base_commit": head,
-        "python": python,
-        "interpreter": sys.executable,
+        "python": environment.python,
+        "env": environment.env,
+        "path": environment.path,
+        "ro_paths": environment.ro_paths,
+        "provenance": environment.provenance,
         "built_at": time.time(),
     }
     (scratch / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def _write_home(home: Path) -> None:
-    """``$HOME`` of the sandboxes: the user's git configuration (mirrors), then the agent identity."""
+def _uv_binary() -> str:
+    import uv
+
+    try:
+        return os.path.realpath(uv.find_uv_bin())
+    except FileNotFoundError as exc:
+        raise SandboxError(
+            f"the uv binary of the `uv` package is missing ({exc}); reinstall it: pip install uv"
+        ) from exc
+
+
+def _download_caches() -> dict[str, Path]:
+    """The user's pip and uv caches (``$PIP_CACHE_DIR``/``$UV_CACHE_DIR`` or their defaults), shared by builds."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    caches = {}
+    for name, variable in (("pip", "PIP_CACHE_DIR"), ("uv", "UV_CACHE_DIR")):
+        path = Path(os.environ.get(variable) or base / name).expanduser().absolute()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue  # no cache: downloads just are not kept
+        caches[f"/tmp/.cooperbench-{name}"] = path
+    return caches
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _write_home(home: Path, user_config: list[tuple[str, str | None]]) -> None:
+    """A ``$HOME`` with a ``.gitconfig``: ``user_config`` (flattened, for builds only), then the agent identity."""
     home.mkdir()
-    lines = []
-    for config in (Path.home() / ".gitconfig", Path.home() / ".config" / "git" / "config"):
-        if config.is_file():
-            lines += ["[include]", f"\tpath = {config}"]
     name, email = AGENT_IDENTITY
-    lines += ["[user]", f"\tname = {name}", f"\temail = {email}", "[safe]", "\tdirectory = *"]
-    (home / ".gitconfig").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = render_config(user_config)
+    text += "\n".join(["[user]", f"\tname = {name}", f"\temail = {email}", "[safe]", "\tdirectory = *"]) + "\n"
+    (home / ".gitconfig").write_text(text, encoding="utf-8")
 
 
 def _run_setup_sh(task: Task, scratch: Path, bwrap: str) -> Path:
-    """Run ``setup.sh`` in a scratch directory under bubblewrap; return the repository it cloned."""
+    """Run ``setup.sh`` in a scratch directory under bubblewrap; return the repository it cloned.
+
+    Its git sees the user's effective configuration (system, global, includes; see :mod:`._gitconfig`),
+    and the local folders its ``insteadOf`` mirrors point to are shown read-only.
+    """
     build = scratch / "build"
     (build / "src").mkdir(parents=True)
-    _write_home(build / "home")
+    user_config = effective_git_config()
+    _write_home(build / "home", user_config)
     (build / "tmp").mkdir()
     binds = [
         _bwrap.Bind(build, "/workspace"),
         _bwrap.Bind(build / "tmp", "/tmp"),
         _bwrap.Bind(task.path, "/task", writable=False),
+        *(_bwrap.Bind(path, str(path), writable=False) for path in mirror_paths(user_config)),
     ]
     argv = _bwrap.sandbox_argv(bwrap, binds, ["bash", "/task/setup.sh"], cwd="/workspace/src")
-    done = _bwrap.run(argv, env=_bwrap.sandbox_env(home="/workspace/home"), timeout=SETUP_TIMEOUT)
+    env = _bwrap.sandbox_env(home="/workspace/home")
+    env["GIT_CONFIG_NOSYSTEM"] = "1"  # the system file's entries are in the flattened one already
+    done = _bwrap.run(argv, env=env, timeout=SETUP_TIMEOUT)
     tail = done.stdout.decode("utf-8", "replace")[-3000:]
     match = _REPO_NAME.search((task.path / "setup.sh").read_text(encoding="utf-8", errors="replace"))
     candidates = [build / "src" / match.group(1)] if match else sorted((build / "src").iterdir())
@@ -224,36 +298,3 @@ def _run_setup_sh(task: Task, scratch: Path, bwrap: str) -> Path:
             f"directory; its output ends with:\n{tail}"
         )
     return repos[0]
-
-
-def _make_venv(workspace: Path, bwrap: str, task: Task) -> None:
-    """Create ``/workspace/.venv`` inside a sandbox view of the template, so its paths are the sandbox's."""
-    tmp = workspace.parent / "tmp"
-    tmp.mkdir(exist_ok=True)
-    argv = _bwrap.sandbox_argv(
-        bwrap,
-        [_bwrap.Bind(workspace, "/workspace"), _bwrap.Bind(tmp, "/tmp")],
-        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", "/workspace/.venv"],
-        cwd="/workspace",
-    )
-    done = _bwrap.run(argv, env=_bwrap.sandbox_env(home="/workspace/home"), timeout=300)
-    if done.returncode != 0:
-        raise SandboxError(
-            f"{task.key}: cannot create the task's virtualenv with {sys.executable}: "
-            f"{done.stdout.decode('utf-8', 'replace').strip()}"
-        )
-    venv = workspace / ".venv"
-    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    if sys.prefix != sys.base_prefix:
-        # The harness runs in a virtualenv of its own (where pytest lives); make its packages
-        # importable after the task venv's own and the base interpreter's.
-        paths = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
-        (site / "_cooperbench_harness.pth").write_text("\n".join(paths) + "\n", encoding="utf-8")
-    # --without-pip keeps each sandbox copy small; these shims make `pip` and `pytest` the venv's.
-    shims = {"pip": "pip", "pip3": "pip"}
-    if importlib.util.find_spec("pytest") is not None:
-        shims.update({"pytest": "pytest", "py.test": "pytest"})
-    for name, module in shims.items():
-        shim = venv / "bin" / name
-        shim.write_text(f'#!/bin/sh\nexec /workspace/.venv/bin/python -m {module} "$@"\n', encoding="utf-8")
-        shim.chmod(0o755)
