@@ -68,15 +68,17 @@ git remote | sed 's/^/remote /'
 git stash list 2>/dev/null | sed 's/^/stash /'
 [ -s "$gitdir/objects/info/alternates" ] && echo "alternate object store: $(cat "$gitdir/objects/info/alternates")"
 [ -s "$gitdir/info/grafts" ] && echo "grafts file $gitdir/info/grafts"
-for f in FETCH_HEAD ORIG_HEAD MERGE_HEAD CHERRY_PICK_HEAD REVERT_HEAD packed-refs; do
-    [ -s "$gitdir/$f" ] && grep -q '[0-9a-f]\{40\}' "$gitdir/$f" && echo "$f names commits: $(head -c 200 "$gitdir/$f")"
-done
 if [ -d "$gitdir/logs" ] && [ -n "$(find "$gitdir/logs" -type f -size +0 2>/dev/null | head -n 1)" ]; then
     echo "reflog entries under $gitdir/logs"
 fi
 tmp=${TMPDIR:-/tmp}/cooperbench-probe.$$
 trap 'rm -f "$tmp".*' EXIT
 git rev-list --objects "$commit" | cut -d' ' -f1 | sort -u > "$tmp.reachable" || exit 2
+for f in FETCH_HEAD ORIG_HEAD MERGE_HEAD CHERRY_PICK_HEAD REVERT_HEAD AUTO_MERGE packed-refs; do
+    [ -s "$gitdir/$f" ] || continue
+    grep -o '[0-9a-f]\{40,64\}' "$gitdir/$f" | sort -u | comm -23 - "$tmp.reachable" \
+        | sed "s/^/$f names an object not reachable from the base: /"
+done
 git cat-file --batch-all-objects --batch-check='%(objectname) %(objecttype)' | sort -u > "$tmp.all" || exit 2
 cut -d' ' -f1 "$tmp.all" | comm -23 - "$tmp.reachable" | head -n 20 | sed 's/^/object not reachable from the base: /'
 git rev-list --all 2>/dev/null | sort -u | comm -23 - "$tmp.reachable" | head -n 20 \

@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 
 from cooperbench.backends import RunLabels
-from cooperbench.backends.local import LocalBackend, _toolchains
+from cooperbench.backends.local import LocalBackend, LocalSandbox, _toolchains
 from cooperbench.backends.local._toolchains import interpreters
-from cooperbench.dataset import load_task
+from cooperbench.dataset import Task, load_task
 from cooperbench.errors import SandboxError
 from cooperbench.git_history import leak_probe_script
-from cooperbench.testing.task_fixtures import FutureHistoryTask, task_with_future_history
+from cooperbench.testing.task_fixtures import (
+    FutureHistoryTask,
+    task_named_like_a_harness_dependency,
+    task_with_future_history,
+)
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +177,74 @@ def test_a_missing_toolchain_is_named_with_how_to_install_it(tmp_path: Path, mon
             LocalBackend(cache_dir=tmp_path / "cache").resolve_image(changed)
     finally:
         _toolchains.find_tool.cache_clear()
+
+
+def _run_feature(
+    box: LocalSandbox, task: Task, fid: int, *, gold: bool = True, env: dict[str, str] | None = None
+) -> str:
+    box.write_file("/patches/tests.patch", (task.path / f"feature{fid}" / "tests.patch").read_bytes())
+    args = "tests.patch"
+    if gold:
+        box.write_file("/patches/feature.patch", (task.path / f"feature{fid}" / "feature.patch").read_bytes())
+        args += " feature.patch"
+    done = box.exec(f"runner.sh {args}", env=env)
+    return f"exit={done.returncode}\n{done.output}"
+
+
+@pytest.fixture(scope="module")
+def click_task(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalBackend, Task, str]:
+    root = tmp_path_factory.mktemp("click-dataset")
+    task = task_named_like_a_harness_dependency(root)
+    backend = LocalBackend(cache_dir=root / "cache")
+    return backend, task, backend.resolve_image(task)
+
+
+def test_a_package_named_like_a_harness_dependency_is_tested_from_the_repository(
+    click_task: tuple[LocalBackend, Task, str],
+) -> None:
+    import click  # the harness's own (through typer): it lacks what the task's tests check
+
+    assert not hasattr(click, "FROM_THE_REPOSITORY")
+    backend, task, ref = click_task
+    box = backend.create_sandbox(ref, run=RunLabels("click-named"))
+    try:
+        for fid in (1, 2):
+            assert _run_feature(box, task, fid).startswith("exit=0"), "the gold patch passes: the repo's click is used"
+            failed = _run_feature(box, task, fid, gold=False)
+            assert failed.startswith("exit=1") and "has no attribute" in failed, failed[-800:]
+        where = box.exec("cd / && python -c 'import click; print(click.__file__, click.__version__)'").output
+        assert where.split() == ["/workspace/repo/src/click/__init__.py", "99.0"], where
+    finally:
+        box.cleanup()
+
+
+def test_unchanged_installs_are_replayed_and_changed_ones_run(click_task: tuple[LocalBackend, Task, str]) -> None:
+    backend, task, ref = click_task
+    box = backend.create_sandbox(ref, run=RunLabels("replay"))
+    try:
+        out = _run_feature(box, task, 1)
+        assert out.startswith("exit=0")
+        for command in ("pip install -e .[test]", "pip install pytest pytest-xdist pytest_mock"):
+            assert f"[cooperbench] `{command}` replayed (exit 0)" in out, out[-2000:]
+        # pip's own output, as recorded, then the note that says it was replayed.
+        assert "Successfully installed click-99.0\n[cooperbench] `pip install -e .[test]` replayed" in out
+        # A patch that touches packaging runs the real install (and passes, as in the image).
+        made = box.exec(
+            "git apply /patches/feature.patch && sed -i 's/a CooperBench test fixture/changed/' pyproject.toml"
+            " && git diff > /tmp/changed.patch && git checkout -q -- . && mv /tmp/changed.patch /patches/feature.patch"
+        )
+        assert made.returncode == 0, made.output
+        changed = box.exec("runner.sh tests.patch feature.patch")
+        assert changed.returncode == 0, changed.output[-2000:]
+        assert "`pip install -e .[test]` replayed" not in changed.output
+        assert "Successfully installed click-99.0" in changed.output
+        # An environment the agent changed is not the recorded one either: the real pip runs.
+        box.exec("pip uninstall -y -q pytest-mock")
+        again = _run_feature(box, task, 2)
+        assert again.startswith("exit=0") and "pytest_mock replayed" not in again
+        assert "Successfully installed pytest-mock" in again or "Successfully installed pytest_mock" in again
+        # And replay can be switched off.
+        off = _run_feature(box, task, 2, env={"COOPERBENCH_INSTALL_MEMO": "off"})
+        assert off.startswith("exit=0") and "replayed" not in off
+    finally:
+        box.cleanup()

@@ -277,4 +277,5 @@ def _record_installs(ctx: BuildContext, environment: Environment, runner: str) -
         _run(ctx, environment, prelude + section, cwd="/workspace/repo", extra_env=extra, check=False,
              what="the install section of runner.sh")  # fmt: skip
     # Keep build output (ignored files, as an image would have it); drop anything else untracked.
-    _run(ctx, environment, "git clean -q -fd", cwd="/workspace/repo", what="cleaning the repository")
+    _run(ctx, environment, "git clean -q -fd && rm -f .git/ORIG_HEAD", cwd="/workspace/repo",
+         what="cleaning the repository")  # fmt: skip

@@ -87,6 +87,8 @@ def venv_state() -> str:
     for site in site_packages():
         for name in sorted(os.listdir(site)):
             path = os.path.join(site, name)
+            if name == "__pycache__":
+                continue  # bytecode the interpreter writes as it imports
             digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
             if name.endswith((".dist-info", ".egg-info")) and os.path.isdir(path):
                 for part in ("RECORD", "METADATA", "PKG-INFO", "direct_url.json", "installed-files.txt"):
@@ -247,7 +249,10 @@ def main(tool: str, args: list) -> int:
         os.execv(argv[0], argv)
     before = tree_files(root)
     venv = venv_state()
-    key = memo_key(tool, args, cwd, root, venv, tree_state(root, before))
+    tree = tree_state(root, before)
+    key = memo_key(tool, args, cwd, root, venv, tree)
+    if os.environ.get("COOPERBENCH_INSTALL_DEBUG"):
+        sys.stderr.write(f"[cooperbench] install key {key}: venv {venv} tree {tree} files {sorted(before)}\n")
     recording = os.environ.get(RECORD_ENV) == "1"
     if not recording:
         replayed = replay(key, root, shown)
