@@ -34,6 +34,8 @@ class ValidationReport:
     pairs: list[dict[str, Any]] = field(default_factory=list)
     features: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Per task, what its environment was built from, when the backend says (local: image_provenance).
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -181,6 +183,10 @@ def validate(
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(check, tasks.values()))
     report.features.sort(key=lambda r: (r["task"], r["feature"]))
+    describe = getattr(backend_obj, "image_provenance", None)
+    if callable(describe):
+        for task, _ in tasks.values():
+            report.environments[task.key] = describe(backend_obj.resolve_image(task))
     for row in report.features:
         if not row["fails_without_patch"]:
             report.problems.append(

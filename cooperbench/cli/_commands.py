@@ -37,6 +37,25 @@ DatasetOpt = Annotated[Path | None, typer.Option("--dataset-dir", help="The data
 LogDirOpt = Annotated[Path | None, typer.Option("--log-dir", help="Where run folders are written (default: ./logs).")]
 
 
+def describe_environment(provenance: dict[str, object]) -> str:
+    """One line on what a task's environment was built from (Python asked for and used, toolchains)."""
+    parts = []
+    python = provenance.get("python")
+    if isinstance(python, dict):
+        asked = python.get("requested")
+        used = f"Python {python.get('used')}"
+        if python.get("chosen") == "nearest":
+            used += f" (the Dockerfile asks for {asked}, which this host lacks: the nearest was used)"
+        elif asked:
+            used += f" (the Dockerfile asks for {asked})"
+        parts.append(used)
+    tools = provenance.get("toolchains")
+    if isinstance(tools, dict):
+        for name, info in tools.items():
+            parts.append(f"{name} {info.get('version', '')}".strip() if isinstance(info, dict) else str(name))
+    return ", ".join(parts) or "no interpreter or toolchain"
+
+
 def parse_features(raw: str | None) -> list[int] | None:
     if raw is None:
         return None
@@ -272,6 +291,8 @@ def validate_command(
             str(row["tests_failed"]),
         )
     console.print(feats)
+    for task_key, provenance in sorted(report.environments.items()):
+        console.print(f"{task_key}: {describe_environment(provenance)}")
     if report.problems:
         console.print(f"[red]{len(report.problems)} problem(s):[/red]")
         for problem in report.problems:

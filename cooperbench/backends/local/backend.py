@@ -8,6 +8,7 @@ import subprocess
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cooperbench.backends.base import Mount, RunLabels, SandboxPurpose
 from cooperbench.backends.local import _bwrap
@@ -136,6 +137,19 @@ class LocalBackend:
             share_net=self.network,
             release=lambda: _RUN_DIRS.release(run_dir),
         )
+
+    def image_provenance(self, image: str) -> dict[str, Any]:
+        """What the template ``image`` names was built from (for config.json and ``validate``).
+
+        Returns:
+            ``template`` (its key) and the build's provenance: ``python`` (``requested``, ``used``,
+            ``executable``, ``chosen``: exact | nearest | default), ``toolchains``, ``install_steps``, ...
+
+        Raises:
+            SandboxError: the image is unknown or its template is gone.
+        """
+        template = self._template(image)
+        return {"template": template.key, **template.provenance}
 
     def create_git_server(self, *, run: RunLabels) -> LocalGitServer:
         """Create an empty bare repository in ``run``'s directory.
