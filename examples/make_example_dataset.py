@@ -35,10 +35,17 @@ minicalc_task/task2 (package ``minicalc``)
            ``minicalc/ops.py``; the union result holds two ``def div`` and the later
            one wins. Merging as upstream does (agent1's branch into agent2's), f4's comes
            first and f3's later, so f4's tests fail.
+    f5     adds a module of its own (``minicalc/percent.py``): it merges cleanly with every
+           other feature, so tuples of three such as f1+f3+f5 merge cleanly and pass.
     every other pair merges cleanly and passes both features' tests.
 
 No pair merges cleanly and fails: ``cooperbench validate`` reports such a gold pair as a
 dataset problem, so ``Pair`` refuses to document one.
+
+Tuples of N > 2 features (N agents in coop, one each) are documented in each task's
+``groups`` the same way, merged as a fold in agent order (agent1's branch into agent2's,
+that result into agent3's, ...), and listed in ``subsets/team3.json`` (upstream's
+``groups`` format).
 """
 
 from __future__ import annotations
@@ -144,6 +151,25 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class Group:
+    """Documented outcome of merging the gold patches of N > 2 ``features`` as a fold in agent order."""
+
+    features: tuple[int, ...]
+    naive_conflict: bool  # does any step of the naive fold conflict?
+    failing: tuple[int, ...] = ()  # features whose tests fail on the (union-)merged code
+
+    def __post_init__(self) -> None:
+        if len(self.features) < 3 or list(self.features) != sorted(set(self.features)):
+            raise ValueError(f"group {self.features}: three or more features, sorted, each once")
+        if self.failing and not self.naive_conflict:
+            raise ValueError(f"group {self.features}: a cleanly merging tuple must pass every feature's tests")
+
+    @property
+    def category(self) -> str:
+        return Pair(self.features[0], self.features[1], self.naive_conflict, self.failing).category
+
+
+@dataclass(frozen=True)
 class Task:
     repo: str  # "<name>_task"
     task_id: int
@@ -152,6 +178,7 @@ class Task:
     base_files: dict[str, str]
     features: dict[int, Feature]
     pairs: tuple[Pair, ...]
+    groups: tuple[Group, ...] = ()
     # combined.patch: hand-resolved contents of the files where features conflict (textually,
     # or semantically like textkit f3/f4 in slug.py); every other file gets all features' edits in order.
     combined_overrides: dict[str, str] = field(default_factory=dict)
@@ -1024,6 +1051,77 @@ def test_div_without_ndigits_is_exact():
             ),
         ),
     ),
+    5: Feature(
+        title="Add percentage helpers",
+        description="Adds a `minicalc.percent` module with `percent()` and `percent_change()`, the two "
+        "percentage computations users of the calculator ask for most.",
+        background="Users compute percentages with `part / whole * 100` by hand, which raises a bare "
+        "`ZeroDivisionError` for an empty whole and rounds differently everywhere. A percentage change "
+        "from an old to a new value is computed wrongly as often as not (dividing by the new value).",
+        solution="Add the module `minicalc/percent.py` (imported as `minicalc.percent`, like "
+        "`minicalc.ops` and `minicalc.stats`) with:\n\n"
+        "- `percent(part, whole, ndigits=2)`: `part` as a percentage of `whole`, rounded to `ndigits` "
+        "decimal places; a `whole` of zero raises `ValueError`;\n"
+        "- `percent_change(old, new, ndigits=2)`: the change from `old` to `new` as a percentage of "
+        "`old`, rounded the same way (negative for a decrease); an `old` of zero raises `ValueError`.\n\n"
+        "- `percent(1, 3) == 33.33`\n"
+        "- `percent_change(80, 100) == 25.0`\n"
+        "- `percent_change(100, 80) == -20.0`",
+        edits=(
+            append(
+                "minicalc/percent.py",
+                '''"""Percentages."""
+
+
+def percent(part, whole, ndigits=2):
+    """Return ``part`` as a percentage of ``whole``, rounded to ``ndigits`` places."""
+    if whole == 0:
+        raise ValueError("percent() of a zero whole")
+    return round(part / whole * 100, ndigits)
+
+
+def percent_change(old, new, ndigits=2):
+    """Return the change from ``old`` to ``new`` as a percentage of ``old`` (negative for a decrease)."""
+    if old == 0:
+        raise ValueError("percent_change() from zero")
+    return round((new - old) / old * 100, ndigits)
+''',
+            ),
+            append(
+                "tests/test_percent.py",
+                """\
+import pytest
+
+from minicalc.percent import percent, percent_change
+
+
+def test_percent():
+    assert percent(1, 4) == 25.0
+    assert percent(1, 3) == 33.33
+
+
+def test_percent_ndigits():
+    assert percent(1, 3, ndigits=0) == 33.0
+    assert percent(2, 3, ndigits=4) == 66.6667
+
+
+def test_percent_of_zero_whole():
+    with pytest.raises(ValueError):
+        percent(1, 0)
+
+
+def test_percent_change_increase_and_decrease():
+    assert percent_change(80, 100) == 25.0
+    assert percent_change(100, 80) == -20.0
+
+
+def test_percent_change_from_zero():
+    with pytest.raises(ValueError):
+        percent_change(0, 5)
+""",
+            ),
+        ),
+    ),
 }
 
 MINICALC = Task(
@@ -1051,6 +1149,16 @@ MINICALC = Task(
         Pair(2, 3, naive_conflict=False),
         Pair(2, 4, naive_conflict=False),
         Pair(3, 4, naive_conflict=True, failing=(4,)),
+        Pair(1, 5, naive_conflict=False),
+        Pair(2, 5, naive_conflict=False),
+        Pair(3, 5, naive_conflict=False),
+        Pair(4, 5, naive_conflict=False),
+    ),
+    groups=(
+        Group((1, 3, 5), naive_conflict=False),
+        Group((2, 4, 5), naive_conflict=False),
+        Group((1, 2, 3), naive_conflict=True),
+        Group((3, 4, 5), naive_conflict=True, failing=(4,)),
     ),
     combined_overrides={
         # f3 (DivisionByZero) and f4 (ndigits) both rewrite div(): keep both behaviours.
@@ -1400,12 +1508,31 @@ def readme(tasks: tuple[Task, ...], base_commits: dict[str, str]) -> str:
             )
     lines += [
         "",
+        "## Tuples of three",
+        "",
+        "For N agents in coop (one feature each), the N gold patches are merged as a fold in agent",
+        "order: agent1's branch into agent2's, that result into agent3's, and so on (each step on",
+        "conflict again with `* merge=union`); then every feature's tests run on the result.",
+        "`subsets/team3.json` lists these tuples in upstream's `groups` format.",
+        "",
+        "| task | tuple | naive merge | tests after merge | category |",
+        "|---|---|---|---|---|",
+    ]
+    for task in tasks:
+        for group in task.groups:
+            merge = "conflict (union merge applied)" if group.naive_conflict else "clean"
+            outcome = ", ".join(f"f{fid} {'fails' if fid in group.failing else 'passes'}" for fid in group.features)
+            members = ", ".join(f"f{fid}" for fid in group.features)
+            lines.append(f"| `{task.repo}/task{task.task_id}` | {members} | {merge} | {outcome} | {group.category} |")
+    lines += [
+        "",
         "Why: in `textkit`, f1 and f2 both append a function to `textkit/case.py` and edit the",
         "same lines of `textkit/__init__.py`; f3 and f4 update adjacent lines of the repository's",
         "`README.md`, and the union merge keeps both, but f3's `slugify(max_length=...)` relies on",
         "`truncate()`, which f4 changes to append `...`. In `minicalc`, f1 and f2 both append to",
         "`minicalc/stats.py`; f3 and f4 both rewrite `div()`, and the union merge keeps two",
-        "`def div` of which the later (f4's) wins.",
+        "`def div` of which the later (f4's) wins. minicalc's f5 adds a module of its own and merges",
+        "cleanly with everything.",
         "",
         "No pair merges cleanly and then fails its tests: `cooperbench validate` reports such a",
         "gold pair as a problem of the dataset, and it must pass on this one.",
@@ -1442,6 +1569,27 @@ def lite_json(tasks: tuple[Task, ...]) -> str:
             "tasks": len(entries),
             "pairs": sum(len(entry["pairs"]) for entry in entries),
             "repos": len({task.repo for task in tasks}),
+        },
+        "tasks": entries,
+    }
+    return json.dumps(subset, indent=2) + "\n"
+
+
+def team3_json(tasks: tuple[Task, ...]) -> str:
+    """The documented tuples of three, in upstream's ``groups`` subset format (like its team3_*.json)."""
+    entries: list[dict[str, Any]] = []
+    for task in tasks:
+        groups = [list(group.features) for group in task.groups if len(group.features) == 3]
+        if groups:
+            entries.append({"repo": task.repo, "task_id": task.task_id, "groups": groups})
+    subset = {
+        "name": "team3",
+        "description": "Example subset: tuples of three features (three agents in coop), clean and conflicting",
+        "stats": {
+            "tasks": len(entries),
+            "groups": sum(len(entry["groups"]) for entry in entries),
+            "group_size": 3,
+            "repos": len({entry["repo"] for entry in entries}),
         },
         "tasks": entries,
     }
@@ -1573,6 +1721,7 @@ def generate(out_dir: Path) -> dict[str, str]:
             for name, data in files.items():
                 outputs[task_dir / name] = data
     outputs[Path("subsets") / "lite.json"] = lite_json(TASKS).encode()
+    outputs[Path("subsets") / "team3.json"] = team3_json(TASKS).encode()
     outputs[Path("README.md")] = readme(TASKS, base_commits).encode()
 
     # Replace what this script owns, so files of a previous run never linger.

@@ -26,9 +26,9 @@ def test_example_dataset_has_every_pair_of_every_task_sorted():
     pairs = discover_pairs(EXAMPLE)
     expected = [
         f"{repo}/{task}/f{a}_f{b}"
-        for repo, task in (("minicalc_task", 2), ("textkit_task", 1))
-        for a in range(1, 5)
-        for b in range(a + 1, 5)
+        for repo, task, n in (("minicalc_task", 2, 5), ("textkit_task", 1, 4))
+        for a in range(1, n + 1)
+        for b in range(a + 1, n + 1)
     ]
     assert keys(pairs) == expected
     assert all(p.task.path.is_dir() for p in pairs)
@@ -75,11 +75,13 @@ def test_upstream_reference_task_and_subset_parse(tmp_path):
     assert selection[("dottxt_ai_outlines_task", 1655)] == [(6, 7), (7, 10)]
 
 
-def test_missing_feature_md_is_an_error_naming_the_path(tmp_path):
+def test_missing_feature_md_is_a_problem_of_its_pairs_naming_the_path(tmp_path):
     shutil.copytree(EXAMPLE / "textkit_task", tmp_path / "textkit_task")
     (tmp_path / "textkit_task" / "task1" / "feature2" / "feature.md").unlink()
-    with pytest.raises(DatasetError, match=r"feature2/feature\.md"):
-        discover_pairs(tmp_path)
+    broken = {p.key for p in discover_pairs(tmp_path) if p.problems}
+    assert broken == {"textkit_task/1/f1_f2", "textkit_task/1/f2_f3", "textkit_task/1/f2_f4"}
+    (pair,) = discover_pairs(tmp_path, features=[1, 2])
+    assert "feature2/feature.md: missing feature.md" in pair.dataset_error
 
 
 def test_task_with_one_feature_is_skipped_with_a_warning(tmp_path):
@@ -105,7 +107,11 @@ def test_missing_dataset_dir_says_how_to_fix(tmp_path):
         ('["a"]', "must be a JSON object"),
         ('{"tasks": [{"repo": "textkit_task"}]}', r"tasks\[0\] is malformed"),
         ('{"tasks": [{"repo": "ghost_task", "task_id": 9, "pairs": [[1, 2]]}]}', "ghost_task/task9"),
-        ('{"tasks": [{"repo": "textkit_task", "task_id": 1, "pairs": [[1, 9]]}]}', "feature 9"),
+        ('{"tasks": [{"repo": "textkit_task", "task_id": 1, "pairs": [[1, 2, 3]]}]}', "tuples go in `groups`"),
+        ('{"tasks": [{"repo": "textkit_task", "task_id": 1, "groups": [[1]]}]}', "at least two different"),
+        ('{"tasks": [{"repo": "textkit_task", "task_id": 1, "groups": [[1, 1, 2]]}]}', "at least two different"),
+        ('{"tasks": [{"repo": "textkit_task", "task_id": 1, "groups": [["a", 2]]}]}', r"tasks\[0\] is malformed"),
+        ('{"tasks": [{"repo": "textkit_task", "task_id": 1, "groups": [3]}]}', "list of feature ids"),
     ],
 )
 def test_bad_subsets_are_dataset_errors(tmp_path, content, message):
@@ -117,7 +123,7 @@ def test_bad_subsets_are_dataset_errors(tmp_path, content, message):
 
 
 def test_unknown_subset_lists_the_available_ones():
-    with pytest.raises(DatasetError, match="Available subsets: lite"):
+    with pytest.raises(DatasetError, match="Available subsets: lite, team3"):
         discover_pairs(EXAMPLE, subset="heavy")
 
 

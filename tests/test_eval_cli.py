@@ -21,9 +21,11 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_eval_evaluates_a_run_then_skips_it_then_forces(tmp_path):
     common = ["--dataset-dir", str(DATASET), "--log-dir", str(tmp_path)]
-    ran = cli(
-        "run", "-n", "later", "--agent", "oracle", "-r", "minicalc_task", "-f", "1,2,3", "--no-auto-eval", *common
+    three = tmp_path / "three.json"  # the three pairs among minicalc's f1, f2, f3
+    three.write_text(
+        json.dumps({"tasks": [{"repo": "minicalc_task", "task_id": 2, "pairs": [[1, 2], [1, 3], [2, 3]]}]})
     )
+    ran = cli("run", "-n", "later", "--agent", "oracle", "-s", str(three), "--no-auto-eval", *common)
     assert ran.returncode == 0, ran.stderr
     pairs = sorted((tmp_path / "later" / "coop" / "minicalc_task" / "2").iterdir())
     assert [p.name for p in pairs] == ["f1_f2", "f1_f3", "f2_f3"]

@@ -10,6 +10,7 @@ The documented outcome of every pair is each task's `pairs` in examples/make_exa
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -43,6 +44,7 @@ gen = _load_generator()
 TASKS = {f"{task.repo}/task{task.task_id}": task for task in gen.TASKS}
 FEATURES = [(name, fid) for name, task in TASKS.items() for fid in sorted(task.features)]
 PAIRS = [(name, pair) for name, task in TASKS.items() for pair in task.pairs]
+GROUPS = [(name, group) for name, task in TASKS.items() for group in task.groups]
 
 # Subprocess environment: no user/system git config, a fixed identity for test commits,
 # nothing inherited that would steer git or the inner pytest.
@@ -110,19 +112,30 @@ def merge_pair(repo: Path, patch_a: Path, patch_b: Path) -> tuple[bool, str]:
     """Merge two patches like the evaluator (and upstream): agent1's branch merged into agent2's.
 
     Returns (naive merge conflicted, merged diff)."""
+    return merge_fold(repo, [patch_a, patch_b])
+
+
+def merge_fold(repo: Path, patches: list[Path]) -> tuple[bool, str]:
+    """Merge N patches as a fold in agent order: agent1 into agent2, that result into agent3, ...
+
+    Each step is a naive `git merge --no-ff`, on conflict again with `* merge=union`.
+    Returns (any naive step conflicted, merged diff)."""
     base = git(repo, "rev-parse", "HEAD").stdout.strip()
-    for branch, patch in (("agent1", patch_a), ("agent2", patch_b)):
+    branches = [f"agent{i}" for i in range(1, len(patches) + 1)]
+    for branch, patch in zip(branches, patches, strict=True):
         git(repo, "checkout", "-q", "-b", branch, base)
         git(repo, "apply", str(patch))
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", branch)
-    git(repo, "checkout", "-q", "agent2")
-    conflicted = git(repo, "merge", "--no-ff", "--no-edit", "agent1", check=False).returncode != 0
-    if conflicted:
-        git(repo, "merge", "--abort")
-        (repo / ".gitattributes").write_text("* merge=union\n")
-        git(repo, "merge", "--no-ff", "--no-edit", "agent1")
-        (repo / ".gitattributes").unlink()
+    conflicted = False
+    for previous, branch in itertools.pairwise(branches):
+        git(repo, "checkout", "-q", branch)
+        if git(repo, "merge", "--no-ff", "--no-edit", previous, check=False).returncode != 0:
+            conflicted = True
+            git(repo, "merge", "--abort")
+            (repo / ".gitattributes").write_text("* merge=union\n")
+            git(repo, "merge", "--no-ff", "--no-edit", previous)
+            (repo / ".gitattributes").unlink()
     merged = git(repo, "diff", base, "HEAD").stdout
     git(repo, "checkout", "-q", "--detach", base)
     return conflicted, merged
@@ -208,6 +221,24 @@ def test_documented_pairs_cover_the_required_cases():
     readme = (DATASET / "README.md").read_text()
     for name, pair in PAIRS:
         assert f"| `{name}` | f{pair.a}, f{pair.b} |" in readme and pair.category in readme
+    # every pair of every task is documented
+    for task in TASKS.values():
+        assert {(p.a, p.b) for p in task.pairs} == set(itertools.combinations(sorted(task.features), 2))
+
+
+def test_documented_tuples_of_three_and_the_team3_subset():
+    # The N-agent runs need a tuple of three that merges cleanly and passes, and one that conflicts.
+    assert {group.category for _, group in GROUPS} >= {"clean merge, passes", "conflict, union merge passes"}
+    readme = (DATASET / "README.md").read_text()
+    for name, group in GROUPS:
+        members = ", ".join(f"f{fid}" for fid in group.features)
+        assert f"| `{name}` | {members} |" in readme
+    subset = json.loads((DATASET / "subsets" / "team3.json").read_text())
+    assert subset["stats"] == {"tasks": 1, "groups": 4, "group_size": 3, "repos": 1}
+    listed = {(f"{e['repo']}/task{e['task_id']}", tuple(g)) for e in subset["tasks"] for g in e["groups"]}
+    assert listed == {(name, group.features) for name, group in GROUPS if len(group.features) == 3}
+    with pytest.raises(ValueError, match="a cleanly merging tuple must pass"):
+        gen.Group((1, 2, 3), naive_conflict=False, failing=(1,))
 
 
 @pytest.mark.parametrize("name", TASKS)
@@ -255,6 +286,22 @@ def test_pair_merges_as_documented(name, pair, tmp_path):
     for fid in (pair.a, pair.b):
         outcome = run_tests(name, repo, folder / f"feature{fid}" / "tests.patch", merged_patch)
         (assert_fails if fid in pair.failing else assert_passes)(*outcome)
+
+
+@pytest.mark.parametrize(
+    ("name", "group"), GROUPS, ids=[f"{n}-" + "-".join(f"f{f}" for f in g.features) for n, g in GROUPS]
+)
+def test_tuple_merges_as_documented(name, group, tmp_path):
+    repo = clone(name, tmp_path / "repo")
+    folder = task_dir(name)
+    conflicted, merged = merge_fold(repo, [folder / f"feature{fid}" / "feature.patch" for fid in group.features])
+    assert conflicted == group.naive_conflict
+    assert "<<<<<<<" not in merged
+    merged_patch = tmp_path / "merged.patch"
+    merged_patch.write_text(merged)
+    for fid in group.features:
+        outcome = run_tests(name, repo, folder / f"feature{fid}" / "tests.patch", merged_patch)
+        (assert_fails if fid in group.failing else assert_passes)(*outcome)
 
 
 def test_runner_sh_in_a_container_layout(tmp_path):

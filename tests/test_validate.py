@@ -40,7 +40,7 @@ def test_example_dataset_validates_on_local():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Gold pairs" in proc.stdout and "Features" in proc.stdout
     assert "textkit_task/1/f1_f2" in proc.stdout and "minicalc_task/2/f3_f4" in proc.stdout
-    assert "OK: 12 pair(s) and 8 feature(s) validated." in proc.stdout
+    assert "OK: 16 pair(s) and 9 feature(s) validated." in proc.stdout
 
 
 def test_a_broken_gold_patch_fails_validation_and_names_the_pair(tmp_path):
@@ -73,4 +73,4 @@ def test_example_dataset_validates_on_docker(tmp_path):
     config.write_text(f"backend:\n  pull: false\n  build_args: {{BASE_IMAGE: '{ensure_base_image()}'}}\n")
     proc = validate("--dataset-dir", str(DATASET), "--backend", "docker", "--agent-config", str(config), timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "OK: 12 pair(s) and 8 feature(s) validated." in proc.stdout
+    assert "OK: 16 pair(s) and 9 feature(s) validated." in proc.stdout

@@ -82,6 +82,7 @@ def build_app() -> typer.Typer:
         return app
     _BUILT = True
     from cooperbench.cli import _commands, _report  # noqa: F401  (register run, eval, cleanup, validate, report)
+    from cooperbench.prepare import cli as _prepare_cli  # noqa: F401  (registers prepare)
 
     if os.environ.get("COOPERBENCH_NO_PLUGIN_COMMANDS") != "1":
         from cooperbench.plugins import get_host

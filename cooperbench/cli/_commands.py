@@ -26,7 +26,12 @@ SubsetOpt = Annotated[
 RepoOpt = Annotated[str | None, typer.Option("-r", "--repo", help="Only this repository, e.g. llama_index_task.")]
 TaskOpt = Annotated[int | None, typer.Option("-t", "--task", help="Only this task id.")]
 FeaturesOpt = Annotated[
-    str | None, typer.Option("-f", "--features", help="Only pairs of these features, comma-separated, e.g. 1,2.")
+    str | None,
+    typer.Option(
+        "-f",
+        "--features",
+        help="Only this tuple of features, comma-separated: 1,2 is one pair, 1,2,3 a tuple of three (three agents).",
+    ),
 ]
 ConcurrencyOpt = Annotated[int, typer.Option("-c", "--concurrency", min=1, help="Pairs processed at the same time.")]
 BackendOpt = Annotated[

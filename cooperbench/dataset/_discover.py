@@ -1,4 +1,4 @@
-"""Finding tasks and pairs in a dataset folder, with filters and subsets."""
+"""Finding tasks and tuples of features in a dataset folder, with filters and subsets."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cooperbench.dataset._checks import check_feature, check_task_files, parse_feature_dirs
 from cooperbench.dataset._model import Pair, Task
 from cooperbench.errors import DatasetError
 
 _TASK_DIR = re.compile(r"^task(\d+)$")
-_FEATURE_DIR = re.compile(r"^feature(\d+)$")
+
+#: ``{(repo, task_id): [tuple of feature ids, ...]}``; ``None`` as the value: every pair of the task.
+Selection = dict[tuple[str, int], list[tuple[int, ...]] | None]
 
 
 class DatasetWarning(UserWarning):
@@ -25,37 +28,51 @@ def _require_dir(dataset_dir: Path) -> Path:
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise DatasetError(
-            f"{dataset_dir}: dataset folder not found. Pass --dataset-dir, or put the dataset at ./dataset"
+            f"{dataset_dir}: dataset folder not found. Pass --dataset-dir, or get the public dataset into "
+            "./dataset with `cooperbench prepare`"
         )
     return dataset_dir
+
+
+def _read_task(task_dir: Path, repo: str | None) -> Task:
+    match = _TASK_DIR.match(task_dir.name)
+    if not match:
+        raise DatasetError(f"{task_dir}: a task folder must be named task<id>")
+    try:
+        folders, problems = parse_feature_dirs(task_dir)
+    except OSError as exc:
+        raise DatasetError(f"{task_dir}: cannot list the task folder: {exc.strerror or exc}") from exc
+    problems.extend(check_task_files(task_dir))
+    for fid, folder in sorted(folders.items()):
+        if folder.is_dir():
+            problems.extend(check_feature(folder, fid))
+    return Task(
+        repo=repo or task_dir.parent.name,
+        task_id=int(match.group(1)),
+        path=task_dir,
+        feature_ids=tuple(sorted(folders)),
+        problems=tuple(problems),
+    )
 
 
 def load_task(task_dir: Path, repo: str | None = None) -> Task | None:
     """Read one task folder; ``None`` (with a warning) when it has fewer than two features.
 
+    Problems of the task's files (a missing ``tests.patch``, a ``runner.sh`` bash cannot run, a
+    feature folder whose name does not parse, ...) do not raise: they are kept in
+    ``Task.problems`` and reach every tuple they concern through ``Pair.problems``.
+
     Raises:
-        DatasetError: a feature folder lacks ``feature.md``, or the folder name is not ``task<id>``.
+        DatasetError: the folder name is not ``task<id>``, or the folder cannot be listed.
     """
-    match = _TASK_DIR.match(task_dir.name)
-    if not match:
-        raise DatasetError(f"{task_dir}: a task folder must be named task<id>")
-    feature_ids = []
-    for child in sorted(task_dir.iterdir()):
-        fmatch = _FEATURE_DIR.match(child.name)
-        if not (fmatch and child.is_dir()):
-            continue
-        if not (child / "feature.md").is_file():
-            raise DatasetError(f"{child / 'feature.md'}: missing feature description")
-        feature_ids.append(int(fmatch.group(1)))
-    task = Task(
-        repo=repo or task_dir.parent.name,
-        task_id=int(match.group(1)),
-        path=task_dir,
-        feature_ids=tuple(sorted(feature_ids)),
-    )
+    task = _read_task(task_dir, repo)
     if len(task.feature_ids) < 2:
+        unnamed = [
+            p.path.name for p in task.problems if p.feature is None and p.path.name.lower().startswith("feature")
+        ]
+        hint = f"; {', '.join(unnamed)} not counted, see its name" if unnamed else ""
         warnings.warn(
-            f"{task_dir}: skipped, a task needs at least 2 features (found {len(task.feature_ids)})",
+            f"{task_dir}: skipped, a task needs at least 2 features (found {len(task.feature_ids)}){hint}",
             DatasetWarning,
             stacklevel=2,
         )
@@ -63,37 +80,59 @@ def load_task(task_dir: Path, repo: str | None = None) -> Task | None:
     return task
 
 
-def load_tasks(dataset_dir: str | Path, *, repo: str | None = None, task_id: int | None = None) -> list[Task]:
-    """Every task of the dataset, optionally filtered, sorted by repo and task id.
-
-    Raises:
-        DatasetError: the folder does not exist or a task is malformed.
-    """
-    root = _require_dir(Path(dataset_dir))
-    tasks = []
+def _task_dirs(root: Path, repo: str | None, task_id: int | None) -> Iterable[tuple[str, Path]]:
     for repo_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         if repo_dir.name == "subsets" or (repo is not None and repo_dir.name != repo):
             continue
         for task_dir in sorted(p for p in repo_dir.iterdir() if p.is_dir() and _TASK_DIR.match(p.name)):
             if task_id is not None and int(_TASK_DIR.match(task_dir.name).group(1)) != task_id:  # type: ignore[union-attr]
                 continue
-            task = load_task(task_dir, repo_dir.name)
-            if task is not None:
-                tasks.append(task)
+            yield repo_dir.name, task_dir
+
+
+def load_tasks(dataset_dir: str | Path, *, repo: str | None = None, task_id: int | None = None) -> list[Task]:
+    """Every task of the dataset, optionally filtered, sorted by repo and task id.
+
+    Raises:
+        DatasetError: the folder does not exist or a task folder cannot be read.
+    """
+    root = _require_dir(Path(dataset_dir))
+    tasks = [task for name, task_dir in _task_dirs(root, repo, task_id) if (task := load_task(task_dir, name))]
     return sorted(tasks, key=lambda t: (t.repo, t.task_id))
 
 
-def load_subset(dataset_dir: str | Path, name: str) -> dict[tuple[str, int], list[tuple[int, int]] | None]:
+def _subset_path(root: Path, name: str) -> Path:
+    return Path(name) if name.endswith(".json") else root / "subsets" / f"{name}.json"
+
+
+def _feature_tuple(raw: Any, *, size: int | None, where: str) -> tuple[int, ...]:
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, Iterable):
+        raise DatasetError(f"{where}: a tuple of features must be a list of feature ids, got {raw!r}")
+    ids = [int(f) for f in raw]
+    if size is not None and len(ids) != size:
+        raise DatasetError(f"{where}: {ids} is not a pair; N-feature tuples go in `groups`")
+    if len(ids) < 2 or len(set(ids)) != len(ids):
+        raise DatasetError(f"{where}: {ids} must name at least two different features")
+    return tuple(sorted(ids))
+
+
+def load_subset(dataset_dir: str | Path, name: str) -> Selection:
     """Read ``<dataset>/subsets/<name>.json`` (upstream format).
 
+    Each entry of ``tasks`` has ``repo`` and ``task_id`` and may list ``pairs`` (``[[a, b], ...]``)
+    and ``groups`` (``[[a, b, c], ...]``: tuples of N >= 2 features, as upstream's ``team3_*``
+    and ``team4_*`` subsets). Both select exactly the tuples they list; an entry with neither
+    selects every pair of the task. Several entries of one task add up (one without tuples wins).
+
     Returns:
-        ``{(repo, task_id): [(a, b), ...]}``; ``None`` as the value means every pair of the task.
+        ``{(repo, task_id): [tuple, ...]}`` with each tuple sorted; ``None`` as the value means
+        every pair of the task.
 
     Raises:
         DatasetError: the file is missing, unreadable, or not in the upstream format.
     """
     root = Path(dataset_dir)
-    path = Path(name) if name.endswith(".json") else root / "subsets" / f"{name}.json"
+    path = _subset_path(root, name)
     if not path.is_file():
         available = sorted(p.stem for p in (root / "subsets").glob("*.json")) if (root / "subsets").is_dir() else []
         raise DatasetError(f"{path}: subset {name!r} not found. Available subsets: {', '.join(available) or 'none'}")
@@ -103,30 +142,56 @@ def load_subset(dataset_dir: str | Path, name: str) -> dict[tuple[str, int], lis
         raise DatasetError(f"{path}: cannot read subset: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
         raise DatasetError(f"{path}: a subset must be a JSON object with a `tasks` list")
-    selection: dict[tuple[str, int], list[tuple[int, int]] | None] = {}
+    selection: Selection = {}
     for i, entry in enumerate(data["tasks"]):
+        where = f"{path}: tasks[{i}]"
         try:
             key = (str(entry["repo"]), int(entry["task_id"]))
-            pairs = entry.get("pairs")
-            parsed = None if pairs is None else [tuple(sorted((int(a), int(b)))) for a, b in pairs]
-        except (KeyError, TypeError, ValueError) as exc:
+            pairs, groups = entry.get("pairs"), entry.get("groups")
+            tuples = None
+            if pairs is not None or groups is not None:
+                tuples = [_feature_tuple(p, size=2, where=f"{where}.pairs") for p in pairs or ()]
+                tuples += [_feature_tuple(g, size=None, where=f"{where}.groups") for g in groups or ()]
+        except DatasetError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DatasetError(
-                f"{path}: tasks[{i}] is malformed (needs repo, task_id and pairs [[a, b], ...]): {exc!r}"
+                f"{where} is malformed (needs repo, task_id and pairs [[a, b], ...] or groups [[a, b, c], ...]): "
+                f"{exc!r}"
             ) from exc
-        if parsed is None:
+        if key in selection and selection[key] is None:
+            continue
+        if tuples is None:
             selection[key] = None
         else:
-            existing = selection.get(key) or []
-            selection[key] = sorted(set(existing) | set(parsed))  # type: ignore[arg-type]
+            selection[key] = sorted(set(selection.get(key) or []) | set(tuples))
     return selection
 
 
-def _pairs_of(task: Task, features: Iterable[int] | None) -> list[tuple[int, ...]]:
-    ids = task.feature_ids
-    if features is not None:
-        wanted = set(features)
-        ids = tuple(f for f in ids if f in wanted)
-    return list(itertools.combinations(ids, 2))
+def _wanted_tuple(features: Iterable[int] | None) -> tuple[int, ...] | None:
+    if features is None:
+        return None
+    ids = list(features)
+    if len(set(ids)) < 2:
+        raise DatasetError(f"--features needs at least two different feature ids, got {ids}")
+    if len(set(ids)) != len(ids):
+        raise DatasetError(f"--features names a feature twice: {ids}")
+    return tuple(sorted(ids))
+
+
+def _has_unnamed_feature(task: Task) -> bool:
+    """A feature folder whose name says no number (``feature_two``): which feature it is, is unknown."""
+    return any(p.feature is None and p.path.name.lower().startswith("feature") for p in task.problems)
+
+
+def _tuples_of(task: Task, wanted: tuple[int, ...] | None) -> list[tuple[int, ...]]:
+    if wanted is None:
+        return list(itertools.combinations(task.feature_ids, 2))
+    # A task lacking one of the features is simply not selected, unless one of its folders may be
+    # that feature under a name that does not parse: then the tuple is selected and reported.
+    if set(wanted) <= set(task.feature_ids) or _has_unnamed_feature(task):
+        return [wanted]
+    return []
 
 
 def discover_pairs(
@@ -137,46 +202,47 @@ def discover_pairs(
     task_id: int | None = None,
     features: list[int] | None = None,
 ) -> list[Pair]:
-    """The pairs selected by a subset and filters, sorted by repo, task id and features.
+    """The tuples of features selected by a subset and filters, sorted by repo, task id and features.
+
+    Every selected tuple is returned, also one whose task or features are broken: its
+    ``Pair.problems`` say what is wrong, naming the path, and a runner records it as
+    ``dataset_error`` instead of running it.
 
     Args:
         dataset_dir: the dataset folder.
-        subset: a subset name under ``<dataset>/subsets`` (or a path to a subset JSON file).
+        subset: a subset name under ``<dataset>/subsets`` (or a path to a subset JSON file); its
+            ``pairs`` and ``groups`` select exactly the tuples they list.
         repo: only this repository folder (e.g. ``llama_index_task``).
         task_id: only this task id (``0`` is a valid id).
-        features: only pairs whose both features are in this list (``[1, 2]`` selects one pair).
+        features: exactly this tuple of features, in every task that has them all: ``[1, 2]`` is
+            one pair, ``[1, 2, 3]`` one tuple of three (three agents in coop). Without it and
+            without a subset, every pair of every task is selected.
 
     Raises:
-        DatasetError: the dataset or subset is malformed, or the subset names a task or
-            feature the dataset does not have.
+        DatasetError: the dataset folder or the subset is missing or malformed, or the subset
+            names a task the dataset does not have.
     """
-    if features is not None and len(set(features)) < 2:
-        raise DatasetError(f"--features needs at least two feature ids, got {features}")
-    tasks = load_tasks(dataset_dir, repo=repo, task_id=task_id)
-    by_key = {(t.repo, t.task_id): t for t in tasks}
+    wanted = _wanted_tuple(features)
+    root = _require_dir(Path(dataset_dir))
+    tasks = load_tasks(root, repo=repo, task_id=task_id)
     if subset is None:
-        return sorted(Pair(t.repo, t.task_id, p, t) for t in tasks for p in _pairs_of(t, features))
+        return sorted(Pair(t.repo, t.task_id, tup, t) for t in tasks for tup in _tuples_of(t, wanted))
 
-    selection = load_subset(dataset_dir, subset)
-    all_tasks = {(t.repo, t.task_id) for t in load_tasks(dataset_dir)} if (repo or task_id is not None) else set(by_key)
-    pairs: list[Pair] = []
-    for (srepo, stask), spairs in selection.items():
-        if (srepo, stask) not in all_tasks:
-            raise DatasetError(f"subset {subset!r} names {srepo}/task{stask}, which is not in {dataset_dir}")
-        task = by_key.get((srepo, stask))
-        if task is None:  # filtered out by repo/task_id
+    selection = load_subset(root, subset)
+    by_key = {(t.repo, t.task_id): t for t in tasks}
+    chosen: set[Pair] = set()
+    for (srepo, stask), tuples in selection.items():
+        if (repo is not None and srepo != repo) or (task_id is not None and stask != task_id):
             continue
-        candidates = _pairs_of(task, features)
-        if spairs is None:
-            chosen = candidates
-        else:
-            for a, b in spairs:
-                for f in (a, b):
-                    if f not in task.feature_ids:
-                        raise DatasetError(
-                            f"subset {subset!r} names feature {f} of {srepo}/task{stask}, which has features "
-                            f"{list(task.feature_ids)} ({task.path})"
-                        )
-            chosen = [p for p in spairs if p in set(candidates)]
-        pairs.extend(Pair(task.repo, task.task_id, p, task) for p in chosen)
-    return sorted(pairs)
+        task = by_key.get((srepo, stask))
+        if task is None:
+            task_dir = root / srepo / f"task{stask}"
+            if not task_dir.is_dir():
+                raise DatasetError(
+                    f"subset {subset!r} ({_subset_path(root, subset)}) names {srepo}/task{stask}, which is not in "
+                    f"{root} (no folder {task_dir})"
+                )
+            task = _read_task(task_dir, srepo)  # fewer than two features: its tuples are reported, not dropped
+        candidates = _tuples_of(task, None) if tuples is None else tuples
+        chosen.update(Pair(task.repo, task.task_id, tup, task) for tup in candidates if wanted in (None, tup))
+    return sorted(chosen)

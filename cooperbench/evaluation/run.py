@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from cooperbench.backends._context import SandboxTracker
 from cooperbench.backends.base import Backend, RunLabels, Sandbox
-from cooperbench.dataset import Pair, Task, load_subset, load_tasks
+from cooperbench.dataset import Pair, Selection, Task, load_subset, load_tasks
 from cooperbench.errors import DatasetError
 from cooperbench.evaluation.pair_dir import EVAL_FILE, evaluate_pair_dir, get_evaluator
 from cooperbench.evaluation.summary import write_evaluation_summary
@@ -51,14 +51,14 @@ def discover_pair_dirs(
     repo: str | None = None,
     task_id: int | None = None,
     features: list[int] | None = None,
-    selection: dict[tuple[str, int], list[tuple[int, int]] | None] | None = None,
+    selection: Selection | None = None,
 ) -> list[PairDir]:
     """The pair folders of a run that match the filters, sorted.
 
     Args:
         run_dir: ``logs/<run>``.
         repo, task_id: only this repository / task.
-        features: only pairs whose two features are both in this list.
+        features: only the tuple of exactly these features (as ``cooperbench run -f``).
         selection: a subset as returned by :func:`cooperbench.dataset.load_subset`.
     """
     found: list[PairDir] = []
@@ -70,7 +70,7 @@ def discover_pair_dirs(
             pd = PairDir(setting, path.parent.parent.name, int(path.parent.name), (int(m[1]), int(m[2])), path)
             if (repo is not None and pd.repo != repo) or (task_id is not None and pd.task_id != task_id):
                 continue
-            if features is not None and not set(pd.features) <= set(features):
+            if features is not None and tuple(sorted(pd.features)) != tuple(sorted(set(features))):
                 continue
             if selection is not None:
                 key = (pd.repo, pd.task_id)
@@ -161,7 +161,7 @@ def evaluate(
         run_name: the run folder under ``logs_dir``.
         subset: only pairs of this subset of the dataset (``<dataset>/subsets/<name>.json``).
         repo, task_id: only this repository / task id.
-        features: only pairs whose two features are both in this list.
+        features: only the tuple of exactly these features (as ``cooperbench run -f``).
         concurrency: pairs evaluated at the same time (threads).
         backend: backend name or instance (default: the configured default, ``local``).
         force: evaluate pairs that already have an eval.json.

@@ -61,7 +61,7 @@ def run(
         subset: a subset name under ``<dataset>/subsets`` (e.g. ``"lite"``).
         repo: only this repository (e.g. ``"llama_index_task"``).
         task_id: only this task id (``0`` is valid).
-        features: only pairs of these features (``[1, 2]`` is one pair).
+        features: only this tuple of features (``[1, 2]`` is one pair, ``[1, 2, 3]`` three agents in coop).
         model_name: the LLM (default from settings: ``vertex_ai/gemini-3-flash-preview``).
         agent: a registered agent (default ``mini_swe_agent``).
         concurrency: pairs run at the same time.

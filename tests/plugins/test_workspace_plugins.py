@@ -15,7 +15,7 @@ else:  # pragma: no cover
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-HEAVY_MODULES = ("docker", "modal", "litellm", "minisweagent", "google.cloud", "openhands")
+HEAVY_MODULES = ("docker", "modal", "litellm", "minisweagent", "google.cloud", "openhands", "huggingface_hub")
 
 # Plugins each distribution of the workspace must provide: (kind, name) -> distribution.
 EXPECTED = {
@@ -42,7 +42,7 @@ from cooperbench.plugins import list_plugins
 list_plugins()
 seen["list_plugins()"] = loaded()
 from cooperbench.cli import main
-for argv in (["--help"], ["plugins"], ["plugins", "--json"]):
+for argv in (["--help"], ["plugins"], ["plugins", "--json"], ["prepare", "--help"]):
     try:
         main(argv)
     except SystemExit:
@@ -98,4 +98,4 @@ def test_import_listing_and_help_load_no_heavy_sdk() -> None:
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen == {step: [] for step in seen}
-    assert len(seen) == 5
+    assert len(seen) == 6

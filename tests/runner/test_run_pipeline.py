@@ -60,7 +60,7 @@ def test_oracle_coop_writes_the_whole_layout_and_resumes(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     dirs = pair_dirs(logs, "t", "coop")
-    assert len(dirs) == 12
+    assert len(dirs) == 16
     for key, pdir in dirs.items():
         for name in (
             "result.json",
@@ -83,13 +83,13 @@ def test_oracle_coop_writes_the_whole_layout_and_resumes(tmp_path):
         "akhatua/cooperbench-textkit:task1",
         "akhatua/cooperbench-minicalc:task2",
     }
-    assert summary["pairs"] == 12 and summary["outcomes"] == {"fail_tests": 2, "pass": 10}
+    assert summary["pairs"] == 16 and summary["outcomes"] == {"fail_tests": 2, "pass": 14}
     assert "Pass rate" in proc.stdout
 
     stamps = {k: load(d / "result.json")["started_at"] for k, d in dirs.items()}
     again = cli("run", "-n", "t", "--agent", "oracle", "--dataset-dir", str(DATASET), "--log-dir", str(logs))
     assert again.returncode == 0, again.stderr
-    assert "12 already done" in again.stdout
+    assert "16 already done" in again.stdout
     assert {k: load(d / "result.json")["started_at"] for k, d in dirs.items()} == stamps
 
     forced = cli(
@@ -236,18 +236,18 @@ def test_kill_9_mid_run_then_rerun_finishes_without_corrupt_files(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = {k: load(d / "result.json")["run_id"] for k, d in pair_dirs(logs, "k", "coop").items()}
-    assert 3 <= len(done_before) < 12
+    assert 3 <= len(done_before) < 16
 
     rerun = cli(*args, env={"COOPERBENCH_EXTERNAL_AGENTS": "cb_test_agents", "CB_TEST_SLOW_SECONDS": "0"})
     assert rerun.returncode == 0, rerun.stderr
     after = pair_dirs(logs, "k", "coop")
-    assert len(after) == 12
+    assert len(after) == 16
     assert all(load(after[k] / "result.json")["run_id"] == rid for k, rid in done_before.items())
     for path in (logs / "k").rglob("*.json"):
         json.loads(path.read_text())  # every JSON file parses
     assert not list((logs / "k").rglob("*.tmp"))
     summary = load(logs / "k" / "summary.json")
-    assert summary["pairs"] == 12 and summary["cost"] == pytest.approx(12 * 2 * 0.25)
+    assert summary["pairs"] == 16 and summary["cost"] == pytest.approx(16 * 2 * 0.25)
 
 
 def test_ctrl_c_cleans_sandboxes_and_marks_no_partial_pair_done(tmp_path):
