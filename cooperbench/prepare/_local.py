@@ -22,7 +22,10 @@ _LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 
 
 def is_git_checkout(path: Path) -> bool:
-    return path.is_dir() and (path / ".git").exists()
+    """A git work tree, or a bare repository (a mirror)."""
+    if not path.is_dir():
+        return False
+    return (path / ".git").exists() or all((path / name).exists() for name in ("HEAD", "objects", "refs"))
 
 
 def source_kind(path: Path) -> str:
@@ -177,7 +180,8 @@ def open_source(
             skipped = _extract_tar(archive, tree)
             archive.unlink()
             record: dict[str, Any] = {"kind": "git", "path": str(path), "revision": wanted, "commit": commit}
-            if revision is None and _git(path, "status", "--porcelain", "--untracked-files=no").strip():
+            bare = _git(path, "rev-parse", "--is-bare-repository").strip() == "true"
+            if revision is None and not bare and _git(path, "status", "--porcelain", "--untracked-files=no").strip():
                 record["note"] = "uncommitted changes of the checkout were not imported"
         else:
             tree = scratch / "tree"

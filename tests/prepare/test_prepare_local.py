@@ -129,6 +129,10 @@ def test_prepare_from_a_git_checkout_pins_the_commit(tmp_path, content):
     assert content(tmp_path / "ds") == read_tree(EXAMPLE)
     assert manifest(tmp_path / "ds")["source"]["commit"] == first
 
+    git(tmp_path, "clone", "-q", "--bare", str(checkout), "mirror.git")  # a bare mirror works the same
+    result = prepare_dataset(tmp_path / "from-mirror", source=tmp_path / "mirror.git", revision="v1")
+    assert content(tmp_path / "from-mirror") == read_tree(EXAMPLE) and not result.notes
+
 
 def test_a_git_checkout_of_lfs_pointers_is_refused_with_the_fix(tmp_path):
     source = tmp_path / "src"
