@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cooperbench.io import write_json_atomic, write_text_atomic
-from cooperbench.report._load import ReportError, RunData, load_run, resolve_run
+from cooperbench.report._load import ReportError, RunData, load_runs, resolve_run
 
 __all__ = ["REQUIRED_MODULES", "ReportFiles", "report"]
 
@@ -47,11 +47,14 @@ class ReportFiles:
 
 
 def _require() -> None:
+    # Found, not imported: the runs are read (in forked workers) before any heavy module loads.
     missing = []
     for module, dist in REQUIRED_MODULES.items():
         try:
-            importlib.import_module(module)
-        except ImportError:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # ValueError: a module blocked with sys.modules[name] = None
+            found = False
+        if not found:
             missing.append(dist)
     if missing:
         raise ReportError(f"cooperbench report needs {', '.join(missing)}, which are not installed: {INSTALL_HINT}")
@@ -132,10 +135,10 @@ def report(
     from cooperbench.report import stats
     from cooperbench.report._analysis import analyze_run, compare_runs, comparison_plan, configuration_groups
     from cooperbench.report._charts import OUTCOME_COLORS, cached_chart_specs
-    from cooperbench.report._html import cache_dir, pack_detail, render_html
+    from cooperbench.report._html import cache_dir, render_html
     from cooperbench.report._markdown import render_markdown
 
-    loaded = [load_run(path, label) for path, label in zip(paths, labels, strict=True)]
+    loaded = load_runs(list(zip(paths, labels, strict=True)))
     sections = [analyze_run(run) for run in loaded]
     comparisons = [compare_runs(loaded[a], loaded[b]) for a, b in comparison_plan(loaded, baseline)]
     groups = configuration_groups(loaded, sections)
@@ -168,7 +171,7 @@ def report(
         "specs": cached_chart_specs(cache_dir()),
         "outcome_colors": OUTCOME_COLORS,
     }
-    packed = {a.row["key"]: pack_detail(a.detail) for run in loaded for a in run.attempts}
+    packed = {a.row["key"]: a.packed for run in loaded for a in run.attempts}
     files = ReportFiles(out, out / "report.html", out / "report.json", out / "report.md", data)
     write_json_atomic(files.json, data)
     write_text_atomic(files.markdown, render_markdown(data))

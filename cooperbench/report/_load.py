@@ -9,7 +9,11 @@ folder. Each attempt gives a *row* (the numbers the index, tables and statistics
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +21,14 @@ from typing import Any
 from cooperbench.errors import CooperBenchError
 from cooperbench.report._trajectory import read_steps
 
-__all__ = ["MAX_PATCH_CHARS", "Attempt", "ReportError", "RunData", "load_run", "resolve_run"]
+__all__ = ["MAX_PATCH_CHARS", "Attempt", "ReportError", "RunData", "load_runs", "resolve_run"]
 
 RESULT_FILE, EVAL_FILE, CONVERSATION_FILE = "result.json", "eval.json", "conversation.json"
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 MAX_PATCH_CHARS = 200_000
 MAX_TEST_OUTPUT_CHARS = 4_000
 MAX_FAILING_TESTS = 50
+PARALLEL_FROM = 300
 _REPEAT_DIR = re.compile(r"^repeat-(\d+)$")
 _FEATURE_KEY = re.compile(r"^feature(\d+)$")
 _FAILING = (
@@ -41,10 +46,15 @@ class ReportError(CooperBenchError):
 
 @dataclass
 class Attempt:
-    """One attempt of one pair in one run (a pair has K attempts with ``--repeats K``)."""
+    """One attempt of one pair in one run (a pair has K attempts with ``--repeats K``).
+
+    Attributes:
+        row: the numbers of the index, the tables and the statistics.
+        packed: the detail of its pair page, packed as the page reads it (see ``_html.pack_detail``).
+    """
 
     row: dict[str, Any]
-    detail: dict[str, Any]
+    packed: str
 
 
 @dataclass
@@ -196,7 +206,7 @@ def _agent_ids(pair_dir: Path, result: Any, setting: str, n_features: int) -> li
     return [f"agent{i + 1}" for i in range(max(n_features, 1))]
 
 
-def _read_attempt(run_label: str, run_dir: Path, pair_dir: Path) -> Attempt:
+def _read_attempt(run_label: str, run_dir: Path, pair_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     rel = pair_dir.relative_to(run_dir).parts
     repeat: int | None = None
     if (m := _REPEAT_DIR.match(rel[-1])) is not None:
@@ -316,20 +326,56 @@ def _read_attempt(run_label: str, run_dir: Path, pair_dir: Path) -> Attempt:
             "evaluated_at": eval_d.get("evaluated_at"),
         },
     }
-    return Attempt(row=row, detail=detail)
+    return row, detail
 
 
-def load_run(run_dir: Path, label: str) -> RunData:
-    """Read a run folder: its config, summary and every attempt of every pair."""
-    config = _read_json(run_dir / "config.json")
-    summary = _read_json(run_dir / "summary.json")
-    data = RunData(
-        label=label,
-        path=run_dir,
-        config=config if isinstance(config, dict) else {},
-        summary=summary if isinstance(summary, dict) else {},
-    )
-    for pdir in _pair_dirs(run_dir):
-        data.attempts.append(_read_attempt(label, run_dir, pdir))
-    data.attempts.sort(key=lambda a: (a.row["pair_id"], a.row["setting"], a.row["repeat"] or 0))
-    return data
+def _attempt(task: tuple[str, str, str]) -> Attempt:
+    from cooperbench.report._html import pack_detail
+
+    label, run_dir, pair_dir = task
+    row, detail = _read_attempt(label, Path(run_dir), Path(pair_dir))
+    return Attempt(row=row, packed=pack_detail(detail))
+
+
+def _workers(tasks: int) -> int:
+    # A process pool pays for itself from a few hundred attempts on (reading and packing is CPU-bound).
+    if tasks < PARALLEL_FROM or not sys.platform.startswith("linux") or threading.active_count() > 1:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def load_runs(runs: Sequence[tuple[Path, str]]) -> list[RunData]:
+    """Read run folders ``(path, label)``: their config, summary and every attempt of every pair.
+
+    Attempts are read in worker processes when there are many, forked on Linux from a process
+    with no other thread (fork re-imports nothing, so a script calling :func:`report` at its top
+    level is safe; with threads a fork could deadlock, so those read in-process).
+    """
+    loaded: list[RunData] = []
+    tasks: list[tuple[str, str, str]] = []
+    for run_dir, label in runs:
+        loaded.append(
+            RunData(
+                label=label,
+                path=run_dir,
+                config=_as_dict(_read_json(run_dir / "config.json")),
+                summary=_as_dict(_read_json(run_dir / "summary.json")),
+            )
+        )
+        tasks += [(label, str(run_dir), str(pdir)) for pdir in _pair_dirs(run_dir)]
+    workers = _workers(len(tasks))
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            attempts = list(pool.map(_attempt, tasks, chunksize=max(1, len(tasks) // (workers * 8))))
+    else:
+        attempts = [_attempt(t) for t in tasks]
+    by_label = {run.label: run for run in loaded}
+    for attempt in attempts:
+        by_label[attempt.row["run"]].attempts.append(attempt)
+    for run in loaded:
+        run.attempts.sort(key=lambda a: (a.row["pair_id"], a.row["setting"], a.row["repeat"] or 0))
+    return loaded
