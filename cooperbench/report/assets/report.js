@@ -144,7 +144,7 @@
       select("filter-outcome", "outcome", uniq((r) => r.outcome)),
       select("filter-repo", "repository", uniq((r) => r.repo)),
       select("filter-task", "task", uniq((r) => `${r.repo}/${r.task_id}`)),
-      h("label", {}, "pair ", h("input", { id: "filter-text", type: "search", placeholder: "f1_f2" })),
+      h("label", {}, "pair ", h("input", { id: "filter-text", type: "search", placeholder: "e.g. f1_f2" })),
       h("span", { id: "pair-count", class: "muted" })
     );
     const tbody = h("tbody");
