@@ -11,6 +11,7 @@ and fetched again when it differs, so a corrupted or locally edited file is repa
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Callable
@@ -45,9 +46,18 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or _DEFAULT_ENDPOINT).rstrip("/")
 
 
-def _explain(exc: BaseException, repo_id: str, revision: str) -> PrepareError:
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM}
+
+
+def _explain(exc: BaseException, repo_id: str, revision: str, local_dir: Path | None = None) -> PrepareError:
     names = {cls.__name__ for cls in type(exc).__mro__}
     where = f"{repo_id} at {endpoint()}"
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        target = exc.filename or local_dir
+        return PrepareError(
+            f"{target}: cannot write the dataset: {exc.strerror}; what was written is kept, and running "
+            "`cooperbench prepare` again resumes"
+        )
     if "RevisionNotFoundError" in names:
         return PrepareError(f"revision {revision!r} not found in {where}; pass --revision a branch, tag or commit")
     if "RepositoryNotFoundError" in names or "GatedRepoError" in names:
@@ -140,7 +150,7 @@ def fetch_snapshot(
     except PrepareError:
         raise
     except Exception as exc:  # network, HTTP and SDK errors of any huggingface_hub version
-        raise _explain(exc, repo_id, revision) from exc
+        raise _explain(exc, repo_id, revision, local_dir) from exc
     still = [f.path for f in bad if not _matches(local_dir / f.path, f)]
     if still:
         raise PrepareError(

@@ -197,7 +197,10 @@ def _from_local(
                         continue
                     _copy(src, dest)
                 except OSError as exc:
-                    raise PrepareError(f"{dest}: cannot write it: {exc.strerror or exc}") from exc
+                    raise PrepareError(
+                        f"{dest}: cannot write it: {exc.strerror or exc}; what was written is kept, and running "
+                        "`cooperbench prepare` again resumes"
+                    ) from exc
                 result.written += 1
         result.removed = _remove_stale(dataset_dir, previous, set(files))
         result.manifest = Manifest(source=record)
@@ -237,8 +240,15 @@ def prepare_dataset(
     """
     dataset_dir = Path(dataset_dir).expanduser()
     result = PrepareResult(dataset_dir, Manifest(source={}))
-    if source is None:
-        _from_hub(dataset_dir, repo_id, revision, force, progress, result)
-    else:
-        _from_local(dataset_dir, Path(source), revision, force, progress, result)
+    try:
+        if source is None:
+            _from_hub(dataset_dir, repo_id, revision, force, progress, result)
+        else:
+            _from_local(dataset_dir, Path(source), revision, force, progress, result)
+    except OSError as exc:  # a full disk or a read-only folder, while writing the files or the manifest
+        where = exc.filename or dataset_dir
+        raise PrepareError(
+            f"{where}: cannot write the dataset: {exc.strerror or exc}; what was written is kept, and running "
+            "`cooperbench prepare` again resumes"
+        ) from exc
     return result

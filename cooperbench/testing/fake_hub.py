@@ -13,8 +13,8 @@ network and without patching anything. It serves what ``snapshot_download`` and
 
 Unknown repositories, revisions and files get the Hub's 404 with its ``X-Error-Code``
 (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``). Every request is recorded
-(:attr:`FakeHub.requests`), and :meth:`FakeHub.fail` injects errors, so tests can check that an
-interrupted download resumes without fetching again what it already has.
+(:attr:`FakeHub.requests`), :meth:`FakeHub.fail` injects errors and :meth:`FakeHub.slow` delays,
+so tests can check that an interrupted download resumes without fetching again what it has.
 
 Example::
 
@@ -29,7 +29,9 @@ import fnmatch
 import hashlib
 import json
 import re
+import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -69,6 +71,12 @@ class _Fault:
 
 
 @dataclass
+class _Delay:
+    pattern: str
+    seconds: float
+
+
+@dataclass
 class _Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
@@ -86,6 +94,7 @@ class FakeHub:
         self.page_size = page_size
         self._repos: dict[str, _Repo] = {}
         self._faults: list[_Fault] = []
+        self._delays: list[_Delay] = []
         self._lock = threading.Lock()
         self._requests: list[HubRequest] = []
         self._server: ThreadingHTTPServer | None = None
@@ -122,9 +131,16 @@ class FakeHub:
         with self._lock:
             self._faults.append(_Fault(pattern, status, times))
 
+    def slow(self, pattern: str, seconds: float) -> None:
+        """Wait ``seconds`` before answering requests whose decoded path matches ``pattern`` (a slow link)."""
+        with self._lock:
+            self._delays.append(_Delay(pattern, seconds))
+
     def clear_faults(self) -> None:
+        """Remove every injected error and delay."""
         with self._lock:
             self._faults.clear()
+            self._delays.clear()
 
     @property
     def requests(self) -> list[HubRequest]:
@@ -158,7 +174,7 @@ class FakeHub:
         class Handler(_Handler):
             owner = hub
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-hub", daemon=True)
         self._thread.start()
@@ -187,6 +203,10 @@ class FakeHub:
         with self._lock:
             self._requests.append(request)
 
+    def _delay_for(self, path: str) -> float:
+        with self._lock:
+            return sum(d.seconds for d in self._delays if fnmatch.fnmatchcase(path, d.pattern))
+
     def _fault_for(self, path: str) -> int | None:
         with self._lock:
             for fault in self._faults:
@@ -206,6 +226,13 @@ class FakeHub:
             if sha is None:
                 return "RevisionNotFound"
             return sha, repo.commits[sha]
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that went away mid-answer (a test killing it) is expected; anything else is reported.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 _API_INFO = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?/?$")
@@ -238,6 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Revisions and paths arrive percent-encoded (`refs%2Fpr%2F1`); match on the raw path, decode the parts.
         raw, query = split.path, parse_qs(split.query)
         decoded = unquote(raw)
+        if delay := self.owner._delay_for(decoded):
+            time.sleep(delay)  # a slow link, so a test can interrupt a download midway
         status = self.owner._fault_for(decoded)
         if status is not None:
             self._send_json(status, {"error": "injected fault"}, head=head, record=decoded)
