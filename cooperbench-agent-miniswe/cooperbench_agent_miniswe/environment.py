@@ -36,6 +36,10 @@ class Messenger(Protocol):
     def send(self, to_agent: str, message: str) -> int: ...
     def broadcast(self, message: str) -> list[int]: ...
     def receive(self, *, block: bool = False, timeout: float | None = None) -> list[dict[str, Any]]: ...
+    def wait_for_reply(
+        self, timeout: float | None = None, *, from_agent: str | list[str] | None = None
+    ) -> list[dict[str, Any]]: ...
+    def gone(self) -> list[str]: ...
 
 
 class SandboxAdapterConfig(BaseModel):
@@ -49,8 +53,12 @@ class SandboxAdapterConfig(BaseModel):
 
 
 def format_incoming(messages: list[dict[str, Any]]) -> str:
-    """Messages as the model sees them: ``[Message from agent2]: text``, one block each."""
-    return "\n\n".join(f"[Message from {m.get('from', '?')}]: {m.get('text', '')}" for m in messages)
+    """Messages as the model sees them: ``[Message from agent2]: text`` (``[Notice from ...]``), one block each."""
+    return "\n\n".join(
+        f"[{'Message' if m.get('kind', 'message') == 'message' else 'Notice'} from {m.get('from', '?')}]: "
+        f"{m.get('text', '')}"
+        for m in messages
+    )
 
 
 # LocalEnvironment gives us mini-swe-agent's submission check (`_check_finished`); its
@@ -169,13 +177,19 @@ class SandboxAdapter(LocalEnvironment):
             self.log.info("sent to %s: %s", "all" if message.broadcast else ",".join(message.recipients), message.text)
         if message.wait:
             limit = message.timeout if message.timeout is not None else self.message_wait_timeout
+            awaited = None if message.broadcast or not message.recipients else list(message.recipients)
             self.log.info("waiting up to %gs for a message", limit)
-            received = self.comm.receive(block=True, timeout=limit)
+            # The wait ends early when the awaited teammates have finished or left.
+            received = self.comm.wait_for_reply(timeout=limit, from_agent=awaited)
             if received:
                 self.log.info("received while waiting: %s", format_incoming(received))
                 notes.append(format_incoming(received))
             else:
-                notes.append(f"No message arrived within {limit:g} seconds.")
+                gone = [a for a in self.comm.gone() if awaited is None or a in awaited]
+                if gone and (awaited is None or len(gone) == len(awaited)):
+                    notes.append(f"No reply: {', '.join(gone)} already finished and will not answer.")
+                else:
+                    notes.append(f"No message arrived within {limit:g} seconds.")
         return "\n".join(notes), True
 
     def get_template_vars(self, **kwargs: Any) -> dict[str, Any]:

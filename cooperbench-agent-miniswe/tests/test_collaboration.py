@@ -143,11 +143,13 @@ def test_two_agents_talk_and_each_gets_its_own_script(task_image: str, log_dir: 
     assert "one.txt" in one.patch and "two.txt" not in one.patch
     assert "two.txt" in two.patch and "one.txt" not in two.patch
     assert len(server.requests_for("agent1")) == len(server.requests_for("agent2")) == 3
-    agent2_step2 = server.requests_for("agent2")[1]
-    assert "[Message from agent1]: I did one.txt" in agent2_step2.text_of("user")
+    agent2_step2 = "\n".join(server.requests_for("agent2")[1].text_of("user"))
+    assert "[Message from agent1]: I did one.txt" in agent2_step2
+    # agent1's `send_message --wait` shows it blocked, waiting for agent2
+    assert "[Notice from agent1]: agent1 is blocked waiting for a reply from agent2." in agent2_step2
     agent1_step3 = server.requests_for("agent1")[2]
     assert "[Message from agent2]: two.txt done" in agent1_step3.messages[-1]["content"]
-    assert [(m.sender, m.text) for m in EmbeddedBus(comm_url).ledger()] == [
+    assert [(m.sender, m.text) for m in EmbeddedBus(comm_url).ledger() if m.kind == "message"] == [
         ("agent1", "I did one.txt"),
         ("agent2", "two.txt done"),
     ]

@@ -201,15 +201,23 @@ def cleanup_command(
     include_live: Annotated[
         bool, typer.Option("--include-live", help="Also remove resources of runs whose process is still alive.")
     ] = False,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            "--redis", help="Also remove runs' messages and credentials on this Redis (default: --redis of run)."
+        ),
+    ] = None,
 ) -> None:
-    """Remove sandboxes, containers, networks and workspaces that crashed or killed runs left behind.
+    """Remove sandboxes, containers, networks, workspaces and Redis messages that crashed or killed runs left behind.
 
     Resources of runs whose process is still alive are kept unless --include-live is given.
     """
     from cooperbench.backends import get_backend, list_backends
 
-    names = [backend] if backend else list_backends()
     total = 0
+    if backend is None or redis is not None:
+        total += _cleanup_redis(redis, run, stale_only=not include_live)
+    names = [backend] if backend else list_backends()
     for bname in names:
         try:
             removed = get_backend(bname).cleanup(run_name=run, stale_only=not include_live)
@@ -222,6 +230,28 @@ def cleanup_command(
             typer.echo(f"{bname}: removed {item}")
         total += len(removed)
     typer.echo(f"Removed {total} resource(s).")
+
+
+def _cleanup_redis(url: str | None, run: str | None, *, stale_only: bool) -> int:
+    from cooperbench.messaging import cleanup_messaging, redis_available
+    from cooperbench.messaging._url import redact
+    from cooperbench.settings import defaults
+
+    target = url or defaults().redis_url
+    if not redis_available(target):
+        if url is not None:
+            raise fail(f"no Redis answers at {redact(target)}")
+        return 0
+    try:
+        removed = cleanup_messaging(target, run_name=run, stale_only=stale_only)
+    except CooperBenchError as exc:
+        if url is not None:
+            raise fail(str(exc)) from exc
+        typer.echo(f"redis: skipped ({exc})", err=True)
+        return 0
+    for item in removed:
+        typer.echo(f"redis: removed {item}")
+    return len(removed)
 
 
 @app.command("validate")

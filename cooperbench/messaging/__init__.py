@@ -7,10 +7,13 @@ hands them (``comm_url``):
 - ``embedded://<namespace>``: an in-process bus for agents that are threads of the harness
   (the ``embedded`` connector plugin).
 
-Each pair of a run gets its own namespace. Every message is recorded in the namespace's
-ledger (:class:`Ledger`), which the runner saves as ``conversation.json`` with
-:func:`write_conversation`. ``redis_available`` and ``choose_url`` decide between Redis
-and the embedded bus.
+Each pair of a run gets its own namespace, and each agent its own credentials in it
+(:class:`PairMessaging`): a message's ``from`` is the agent whose credentials sent it. Every
+message, notice and status change is recorded in the namespace's ledger (:class:`Ledger`),
+which the runner saves as ``conversation.json``. ``redis_available`` and ``choose_url``
+decide between Redis and the embedded bus; :mod:`cooperbench.messaging.faults` injects
+message faults; :mod:`cooperbench.messaging.endpoint` serves agents that run inside their
+sandbox.
 """
 
 from __future__ import annotations
@@ -18,9 +21,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cooperbench.messaging._url import BusAddress, choose_url, open_bus, parse_url, with_namespace
-from cooperbench.messaging.base import Message, MessageBus, MessagingError, MessagingUsageError
+from cooperbench.messaging.base import (
+    HARNESS_SENDER,
+    TERMINAL_STATES,
+    Message,
+    MessageBus,
+    MessagingError,
+    MessagingUsageError,
+)
 from cooperbench.messaging.connector import MessagingConnector
 from cooperbench.messaging.embedded import EmbeddedBus
+from cooperbench.messaging.faults import MessageFaults, parse_faults
+from cooperbench.messaging.harness import PairMessaging, RunMessaging, cleanup_messaging
 from cooperbench.messaging.ledger import CONVERSATION_FILE, Ledger, write_conversation
 
 if TYPE_CHECKING:
@@ -28,17 +40,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONVERSATION_FILE",
+    "HARNESS_SENDER",
+    "TERMINAL_STATES",
     "BusAddress",
     "EmbeddedBus",
     "Ledger",
     "Message",
     "MessageBus",
+    "MessageFaults",
     "MessagingConnector",
     "MessagingError",
     "MessagingUsageError",
+    "PairMessaging",
     "RedisBus",
+    "RunMessaging",
     "choose_url",
+    "cleanup_messaging",
     "open_bus",
+    "parse_faults",
     "parse_url",
     "redis_available",
     "with_namespace",

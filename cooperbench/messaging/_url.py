@@ -2,13 +2,15 @@
 
 ``redis://host:6379/0#<namespace>`` (also ``rediss://``) is a Redis server; the fragment is
 the namespace, as in earlier releases (``redis://localhost:6379#run:ab12cd34``).
-``embedded://<namespace>`` is the in-process bus. Any other scheme names a ``connector``
+``embedded://<namespace>`` is the in-process bus. User info in either (``redis://user:pw@host``,
+``embedded://agent1:<token>@<namespace>``) is the credentials of one agent. Any other scheme names a ``connector``
 plugin that gets the whole URL. A URL without a namespace uses ``default``.
 """
 
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,8 @@ REDIS_SCHEMES = ("redis", "rediss")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # Namespaces end up in URL fragments and, between braces, in Redis keys.
 _BAD_NAMESPACE = re.compile(r"[\s#{}]")
+# An agent's own embedded URL: embedded://<agent>:<token>@<namespace>.
+_EMBEDDED_CREDENTIALS = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9._-]*):([A-Za-z0-9_-]+)@")
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,16 @@ class BusAddress:
         scheme: ``redis``, ``embedded``, or a plugin's scheme.
         location: the URL without its namespace (what the transport connects to).
         namespace: the namespace (``default`` when the URL has none).
+        username: the user the URL authenticates as, if any (an agent's own URL names the agent).
+        password: its password or token.
     """
 
     url: str
     scheme: str
     location: str
     namespace: str
+    username: str | None = None
+    password: str | None = None
 
 
 def parse_url(url: str) -> BusAddress:
@@ -57,16 +65,27 @@ def parse_url(url: str) -> BusAddress:
             f"messaging URL {url!r} has no scheme; use redis://host:port/db#<namespace> or embedded://<namespace>"
         )
     scheme = match.group(1).lower()
+    username = password = None
     if scheme == EMBEDDED_SCHEME:
         location, namespace = f"{EMBEDDED_SCHEME}://", url[match.end() :]
+        credentials = _EMBEDDED_CREDENTIALS.match(namespace)
+        if credentials:
+            username, password = credentials.group(1), credentials.group(2)
+            namespace = namespace[credentials.end() :]
     else:
         location, _, namespace = url.partition("#")
+        parts = urllib.parse.urlsplit(location)
+        if parts.username is not None:
+            username = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
     namespace = namespace or DEFAULT_NAMESPACE
     if _BAD_NAMESPACE.search(namespace):
         raise ConfigError(
             f"messaging URL {url!r}: namespace {namespace!r} must not contain whitespace, '#', '{' or '}'"
         )
-    return BusAddress(url=url, scheme=scheme, location=location, namespace=namespace)
+    return BusAddress(
+        url=url, scheme=scheme, location=location, namespace=namespace, username=username, password=password
+    )
 
 
 def with_namespace(url: str, namespace: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cooperbench.errors import ConfigError
 from cooperbench.messaging._url import open_bus
-from cooperbench.messaging.base import MessageBus, MessagingUsageError
+from cooperbench.messaging.base import TERMINAL_STATES, BusBase, MessageBus, MessagingUsageError
 
 __all__ = ["MessagingConnector"]
 
@@ -57,6 +57,13 @@ class MessagingConnector:
             self._owns_bus = True
         else:
             self._owns_bus = False
+        identity = getattr(bus, "identity", None)
+        if identity is not None and identity != agent_id:
+            if self._owns_bus:
+                bus.close()
+            raise MessagingUsageError(
+                f"refused: the messaging URL holds {identity}'s credentials, so it cannot connect as {agent_id!r}"
+            )
         self.agent_id = agent_id
         self.agents = team
         self.bus = bus
@@ -113,26 +120,64 @@ class MessagingConnector:
     def receive(self, *, block: bool = False, timeout: float | None = None) -> list[dict[str, Any]]:
         """Return and consume the messages waiting for this agent, oldest first.
 
+        Besides teammates' messages this returns *notices* (``"kind": "notice"``): from
+        ``cooperbench`` when a teammate finished, failed or was stopped, and from a teammate
+        that is blocked waiting for this agent's reply.
+
         Args:
-            block: wait until a message arrives (or ``timeout`` passes) when none is waiting.
+            block: wait until a message arrives (or ``timeout`` passes) when none is waiting;
+                the wait also ends as soon as every teammate has finished or left, since
+                nobody is left to write.
             timeout: with ``block``, the longest wait in seconds; ``None`` waits for ever.
 
         Returns:
-            ``[{"from", "to", "text", "timestamp", "id"}]`` (``timestamp`` in seconds since the
-            epoch, when it was sent); empty when nothing is waiting.
+            ``[{"from", "to", "text", "timestamp", "id", "kind"}]`` (``timestamp`` in seconds
+            since the epoch, when it was sent; notices also carry ``event``); empty when
+            nothing is waiting.
 
         Raises:
             MessagingError: the transport failed.
         """
-        return [m.as_received() for m in self.bus.take(self.agent_id, step=self.step, block=block, timeout=timeout)]
+        if not block:
+            return self._take(block=False)
+        return self._wait(timeout, awaited=self.teammates, notify=False)
 
-    def wait_for_reply(self, timeout: float | None = None) -> list[dict[str, Any]]:
-        """Block until at least one message arrives or ``timeout`` seconds pass; same as ``receive(block=True)``.
+    def wait_for_reply(
+        self, timeout: float | None = None, *, from_agent: str | Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Block until a message arrives, the awaited teammates are all gone, or ``timeout`` seconds pass.
+
+        While it waits, this agent shows as ``blocked`` (see :meth:`peers`) and each awaited
+        teammate gets a notice saying so; both are in the ledger. A teammate that finishes,
+        fails or is stopped ends the wait at once (its notice is returned).
+
+        Args:
+            timeout: the longest wait in seconds; ``None`` waits for ever.
+            from_agent: the teammate (or teammates) whose reply is awaited; default: all.
+
+        Returns:
+            What arrived (see :meth:`receive`); empty when the time ran out or nobody is left
+            (check :meth:`peers`).
 
         Raises:
+            MessagingUsageError: ``from_agent`` names someone who is not a teammate.
             MessagingError: the transport failed.
         """
-        return self.receive(block=True, timeout=timeout)
+        awaited = self._awaited(from_agent)
+        return self._wait(timeout, awaited=awaited, notify=True)
+
+    def send_and_wait(self, to_agent: str, message: str, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Send ``message`` to ``to_agent`` (``"all"`` broadcasts) and wait for the reply (see :meth:`wait_for_reply`).
+
+        Raises:
+            MessagingUsageError: ``to_agent`` is not a teammate.
+            MessagingError: the transport failed.
+        """
+        if to_agent == "all":
+            self.broadcast(message)
+            return self.wait_for_reply(timeout)
+        self.send(to_agent, message)
+        return self.wait_for_reply(timeout, from_agent=to_agent)
 
     def peek(self) -> int:
         """How many messages wait for this agent; nothing is consumed.
@@ -141,6 +186,58 @@ class MessagingConnector:
             MessagingError: the transport failed.
         """
         return self.bus.pending(self.agent_id)
+
+    def peers(self) -> dict[str, dict[str, Any]]:
+        """Each teammate's state: ``{agent: {"state": running|blocked|finished|failed|killed, ...}}``.
+
+        ``blocked`` entries name whom they wait for (``waiting_for``); terminal ones may carry
+        a ``detail``. Empty when the transport does not track states (a third-party connector).
+
+        Raises:
+            MessagingError: the transport failed.
+        """
+        if not isinstance(self.bus, BusBase):
+            return {}
+        states = self.bus.statuses(self.agents)
+        return {a: states.get(a, {"state": "running"}) for a in self.teammates}
+
+    def gone(self) -> list[str]:
+        """The teammates that have finished, failed or been stopped.
+
+        Raises:
+            MessagingError: the transport failed.
+        """
+        return [a for a, s in self.peers().items() if s.get("state") in TERMINAL_STATES]
+
+    def _awaited(self, from_agent: str | Sequence[str] | None) -> list[str]:
+        if from_agent is None:
+            return self.teammates
+        names = [from_agent] if isinstance(from_agent, str) else list(from_agent)
+        for name in names:
+            if name not in self.teammates:
+                raise MessagingUsageError(
+                    f"{self.agent_id} cannot wait for {name!r}: not a teammate; teammates are {self.teammates}"
+                )
+        return names
+
+    def _take(self, *, block: bool, timeout: float | None = None, awaited: list[str] | None = None) -> list[Any]:
+        if isinstance(self.bus, BusBase):
+            taken = self.bus.take(self.agent_id, step=self.step, block=block, timeout=timeout, awaited=awaited)
+        else:
+            taken = self.bus.take(self.agent_id, step=self.step, block=block, timeout=timeout)
+        return [m.as_received() for m in taken]
+
+    def _wait(self, timeout: float | None, *, awaited: list[str], notify: bool) -> list[dict[str, Any]]:
+        bus = self.bus
+        if not isinstance(bus, BusBase):
+            return self._take(block=True, timeout=timeout)
+        if bus.peers_gone(self.agent_id, awaited):
+            return self._take(block=False)  # nobody left to answer: only what is already there
+        bus.set_status(self.agent_id, "blocked", waiting_for=awaited, step=self.step, notify=awaited if notify else ())
+        try:
+            return self._take(block=True, timeout=timeout, awaited=awaited)
+        finally:
+            bus.set_status(self.agent_id, "running", step=self.step)
 
     def close(self) -> None:
         """Close the bus if this connector opened it. Idempotent."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cooperbench.errors import ConfigError
+from cooperbench.messaging._url import redact as redact_url
 from cooperbench.settings import load_yaml_mapping
 
 CONFIG_SECTIONS = ("backend", "agent", "model", "environment")
@@ -58,7 +59,7 @@ class RunOptions:
             "task_id": self.task_id,
             "features": self.features,
             "concurrency": self.concurrency,
-            "redis_url": self.redis_url,
+            "redis_url": redact_url(self.redis_url),
             "git_enabled": self.git_enabled,
             "messaging_enabled": self.messaging_enabled,
             "auto_eval": self.auto_eval,

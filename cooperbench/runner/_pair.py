@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import threading
 import time
@@ -40,6 +39,7 @@ class RunContext:
     runner_cls: Any
     images: dict[str, str]
     connector_url: str | None  # transport URL without namespace, e.g. redis://localhost:6379/0 or embedded://
+    messaging: Any = None  # cooperbench.messaging.RunMessaging when messaging is on
     stop: threading.Event = field(default_factory=threading.Event)
     trackers: set[SandboxTracker] = field(default_factory=set)
     git_servers: set[Any] = field(default_factory=set)
@@ -76,13 +76,6 @@ def _task_text(pair: Pair, features: list[int]) -> str:
     return "\n\n---\n\n".join(f"## Feature {f}\n\n{pair.task.feature_text(f).strip()}" for f in features)
 
 
-def _open_bus(ctx: RunContext, namespace: str) -> Any:
-    from cooperbench.messaging import open_bus, with_namespace
-
-    assert ctx.connector_url is not None
-    return open_bus(with_namespace(ctx.connector_url, namespace))
-
-
 def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | None = None) -> dict[str, Any]:
     """Run the agents of ``pair`` concurrently and write the pair's folder (result.json last).
 
@@ -107,14 +100,15 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
     )
     runs = [_AgentRun(a, features_of[a]) for a in ids]
     coop = opts.setting == "coop"
-    namespace = f"{opts.run_name}:{ctx.labels.run_id}:{pair.key}:{attempt}" + (f":r{repeat}" if repeat else "")
     started = time.time()
 
-    bus = None
+    messaging = None  # cooperbench.messaging.PairMessaging: the pair's namespace, agents' credentials, ledger
     git_server: GitServer | None = None
     try:
-        if coop and opts.messaging_enabled and ctx.connector_url:
-            bus = _open_bus(ctx, namespace)
+        if coop and opts.messaging_enabled and ctx.messaging is not None:
+            # Agents whose process runs in the sandbox get an endpoint mounted into their own sandboxes.
+            in_sandbox = bool(getattr(ctx.runner_cls, "messaging_endpoint", False))
+            messaging = ctx.messaging.pair(pair.key, attempt, ids, repeat=repeat, endpoints=ids if in_sandbox else ())
         if coop and opts.git_enabled:
             git_server = ctx.backend.create_git_server(run=ctx.labels)
             with ctx.lock:
@@ -124,13 +118,21 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
         mounts = tuple(getattr(git_server, "mounts", ())) if git_server is not None else ()
         threads = []
         for run in runs:
+            agent_mounts = mounts
+            kwargs = _agent_kwargs(ctx, pair, run, ids, image, out_dir, messaging, git_server)
+            if messaging is not None and messaging.endpoint(run.agent_id) is not None:
+                kwargs.update(_endpoint_kwargs(ctx.runner_cls, messaging.endpoint(run.agent_id)))
+                agent_mounts = (*mounts, *messaging.mounts(run.agent_id))
             active = ActiveRun(
-                backend=ctx.backend, labels=ctx.labels, images=ctx.images, backend_name=opts.backend, mounts=mounts
+                backend=ctx.backend,
+                labels=ctx.labels,
+                images=ctx.images,
+                backend_name=opts.backend,
+                mounts=agent_mounts,
             )
-            kwargs = _agent_kwargs(ctx, pair, run, ids, image, out_dir, bus, git_server)
             thread = threading.Thread(
                 target=contextvars.copy_context().run,
-                args=(_agent_main, ctx, active, run, kwargs),
+                args=(_agent_main, ctx, active, run, kwargs, messaging),
                 name=f"{pair.key}:{run.agent_id}",
                 daemon=True,
             )
@@ -139,10 +141,10 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
             run.started = time.monotonic()
             thread.start()
             threads.append(thread)
-        _wait_for_agents(ctx, runs, threads)
+        _wait_for_agents(ctx, runs, threads, messaging)
         if ctx.stop.is_set():
             raise PairInterrupted(pair.key)
-        conversation = [m.as_ledger_entry() for m in bus.ledger()] if bus is not None else []
+        conversation = messaging.ledger() if messaging is not None else []
     except InfraError as exc:
         if ctx.stop.is_set():
             raise PairInterrupted(pair.key) from exc
@@ -159,10 +161,8 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
             git_server.cleanup()
             with ctx.lock:
                 ctx.git_servers.discard(git_server)
-        if bus is not None:
-            with contextlib.suppress(InfraError):  # the ledger is saved already; a dead Redis loses nothing
-                bus.purge()
-            bus.close()
+        if messaging is not None:
+            messaging.close()  # deletes the pair's messages and credentials; the ledger is saved already
 
     return _write_pair(ctx, pair, out_dir, runs, conversation, started, attempt, repeat)
 
@@ -187,7 +187,7 @@ def _agent_kwargs(
     ids: list[str],
     image: str,
     out_dir: Path,
-    bus: Any,
+    messaging: Any,
     git_server: GitServer | None,
 ) -> dict[str, Any]:
     opts = ctx.options
@@ -209,17 +209,28 @@ def _agent_kwargs(
         "agent_id": run.agent_id,
         "model_name": opts.model_name,
         "agents": ids,
-        "comm_url": bus.url if bus is not None else None,
+        "comm_url": messaging.agent_url(run.agent_id) if messaging is not None else None,
         "git_server_url": git_server.url if git_server is not None else None,
         "git_enabled": bool(coop and opts.git_enabled),
-        "messaging_enabled": bool(coop and opts.messaging_enabled and bus is not None),
+        "messaging_enabled": bool(coop and opts.messaging_enabled and messaging is not None),
         "config": config,
         "agent_config": opts.agent_config_path,
         "log_dir": str(out_dir),
     }
 
 
-def _agent_main(ctx: RunContext, active: ActiveRun, run: _AgentRun, kwargs: dict[str, Any]) -> None:
+def _endpoint_kwargs(runner_cls: Any, endpoint: Any) -> dict[str, Any]:
+    import inspect
+
+    try:
+        params = inspect.signature(runner_cls.run).parameters
+    except (TypeError, ValueError):
+        return {}
+    accepts = "messaging_endpoint" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return {"messaging_endpoint": endpoint} if accepts else {}
+
+
+def _agent_main(ctx: RunContext, active: ActiveRun, run: _AgentRun, kwargs: dict[str, Any], messaging: Any) -> None:
     with bind_run(active), track_sandboxes(run.tracker):
         try:
             result = ctx.runner_cls().run(kwargs.pop("task"), kwargs.pop("image"), **kwargs)
@@ -234,9 +245,22 @@ def _agent_main(ctx: RunContext, active: ActiveRun, run: _AgentRun, kwargs: dict
         finally:
             if run.error_kind != "timeout":
                 run.duration = time.monotonic() - run.started
+            if messaging is not None:  # teammates waiting for this agent stop waiting now
+                _tell_teammates(messaging, run)
 
 
-def _wait_for_agents(ctx: RunContext, runs: list[_AgentRun], threads: list[threading.Thread]) -> None:
+def _tell_teammates(messaging: Any, run: _AgentRun) -> None:
+    if run.error_kind == "timeout":
+        messaging.agent_done(run.agent_id, "killed", run.error)
+    elif run.error_kind is not None or run.result is None or run.result.status.lower() == "error":
+        messaging.agent_done(run.agent_id, "failed", run.error or (run.result.error if run.result else None))
+    else:
+        messaging.agent_done(run.agent_id, "finished", run.result.status)
+
+
+def _wait_for_agents(
+    ctx: RunContext, runs: list[_AgentRun], threads: list[threading.Thread], messaging: Any = None
+) -> None:
     limit = ctx.options.agent_timeout
     for run, thread in zip(runs, threads, strict=True):
         while thread.is_alive():
@@ -246,6 +270,8 @@ def _wait_for_agents(ctx: RunContext, runs: list[_AgentRun], threads: list[threa
             if remaining is not None and remaining <= 0:
                 run.error_kind = "timeout"
                 run.error = f"agent exceeded its wall-time limit of {limit:g} s"
+                if messaging is not None:
+                    messaging.agent_done(run.agent_id, "killed", run.error)
                 run.tracker.cleanup()  # the agent's next command fails; its sandboxes are gone either way
                 thread.join(_GRACE_SECONDS)
                 run.duration = time.monotonic() - run.started
@@ -314,7 +340,7 @@ def _write_pair(
         "error": next((a["error"] for a in agents.values() if a["error"]), None),
         "agents": agents,
         "totals": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in totals.items()},
-        "messages": len(conversation),
+        "messages": sum(1 for m in conversation if m.get("kind", "message") == "message"),
         "attempt": attempt,
         **({"repeat": repeat} if repeat is not None else {}),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),

@@ -262,8 +262,21 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
         backend.cleanup(run_name=opts.run_name, stale_only=True)
     except CooperBenchError as exc:
         reporter.warn(f"could not sweep stale resources of run {opts.run_name!r}: {exc}")
+    messaging = None
+    if connector_url is not None:  # per-agent credentials and cleanup bookkeeping, before any sandbox starts
+        from cooperbench.messaging import RunMessaging
+
+        messaging = RunMessaging(connector_url, opts.run_name, labels.run_id).open()
+        for warning in messaging.warnings:
+            reporter.warn(warning)
     ctx = RunContext(
-        options=opts, labels=labels, backend=backend, runner_cls=runner_cls, images={}, connector_url=connector_url
+        options=opts,
+        labels=labels,
+        backend=backend,
+        runner_cls=runner_cls,
+        images={},
+        connector_url=connector_url,
+        messaging=messaging,
     )
     _write_config(opts, labels, pairs, ctx.images)
     reporter.start(opts, total=len(units), skipped=skipped, run_path=rdir, connector=connector_url)
@@ -288,6 +301,8 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
             evaluations.stop()
     finally:
         reporter.stop()
+        if messaging is not None:
+            messaging.close()
     if ctx.images:  # record the image ids resolved during the run
         _write_config(opts, labels, pairs, ctx.images)
     summary = summarize(rdir, extra={"wall_time_s": round(time.monotonic() - started, 3), "interrupted": interrupted})

@@ -45,7 +45,8 @@ def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            reply = sock.recv(64)
+            return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")
     except OSError:
         return False
 
@@ -58,17 +59,20 @@ class RedisServer:
         port: its loopback TCP port.
         process: the server process.
         log_file: where the server logs.
+        password: the ``default`` user's password, if the server requires one.
     """
 
     port: int
     process: subprocess.Popen[bytes]
     log_file: Path
+    password: str | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:<port>/0``."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """``redis://127.0.0.1:<port>/0`` (``redis://:<password>@...`` when the server has a password)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def url_for(self, namespace: str) -> str:
         """The messaging URL of ``namespace`` on this server."""
@@ -85,12 +89,16 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(*, executable: str = "redis-server", startup_timeout: float = 10.0) -> Iterator[RedisServer]:
+def redis_server(
+    *, executable: str = "redis-server", startup_timeout: float = 10.0, password: str | None = None
+) -> Iterator[RedisServer]:
     """Start ``redis-server`` on a free loopback port without persistence; kill it on exit.
 
     Args:
         executable: the server binary (looked up on ``PATH``).
         startup_timeout: seconds to wait for the server to answer ``PING``.
+        password: require this password of the ``default`` user (``requirepass``), as a
+            server shared by several runs should; :attr:`RedisServer.url` carries it.
 
     Yields:
         The running :class:`RedisServer`.
@@ -109,8 +117,10 @@ def redis_server(*, executable: str = "redis-server", startup_timeout: float = 1
             port = free_port()
             command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
             command += ["--dir", workdir, "--logfile", str(log_file), "--daemonize", "no"]
+            if password:
+                command += ["--requirepass", password]
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            server = RedisServer(port=port, process=process, log_file=log_file)
+            server = RedisServer(port=port, process=process, log_file=log_file, password=password)
             deadline = time.monotonic() + startup_timeout
             while process.poll() is None and time.monotonic() < deadline and not _answers(port):
                 time.sleep(0.05)

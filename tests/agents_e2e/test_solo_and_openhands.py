@@ -129,11 +129,13 @@ def test_openhands_coop_agents_message_apply_their_features_and_the_pair_passes(
         patch = (pdir / f"{agent_id}.patch").read_text()
         assert changed_lines(patch) == changed_lines(gold_patch(REPO, TASK, feature)), patch
 
-    conversation = load(pdir / "conversation.json")
-    assert [(m["id"], m["from"], m["to"], m["text"]) for m in conversation] == [
-        (1, "agent1", "agent2", OH_MESSAGES["agent1"]),
-        (2, "agent2", "agent1", OH_MESSAGES["agent2"]),
+    ledger = load(pdir / "conversation.json")
+    conversation = [m for m in ledger if m["kind"] == "message"]  # the rest: notices and state changes
+    assert [(m["from"], m["to"], m["text"]) for m in conversation] == [
+        ("agent1", "agent2", OH_MESSAGES["agent1"]),
+        ("agent2", "agent1", OH_MESSAGES["agent2"]),
     ]
+    assert conversation[0]["id"] < conversation[1]["id"]
     assert [m["sender_step"] for m in conversation] == [1, 1]
     for message in conversation:
         shown = f"[Message from {message['from']}]: {message['text']}"

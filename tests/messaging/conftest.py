@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from cooperbench.messaging import open_bus
+from cooperbench.messaging import PairMessaging, open_bus
 from cooperbench.testing.redis_server import RedisServer, redis_server
 
 
@@ -55,3 +55,18 @@ def make_url(transport: str, request: pytest.FixtureRequest) -> Iterator[Callabl
 def url(make_url: Callable[[str], str]) -> str:
     """A fresh namespace on the transport under test."""
     return make_url("pair")
+
+
+@pytest.fixture
+def open_pair(make_url: Callable[[str], str]) -> Iterator[Callable[..., PairMessaging]]:
+    """``open_pair(agents, faults=None, endpoints=())`` → the messaging of a fresh pair (closed afterwards)."""
+    opened: list[PairMessaging] = []
+
+    def make(agents: tuple[str, ...] = ("agent1", "agent2"), **options: object) -> PairMessaging:
+        pm = PairMessaging(make_url("pair"), list(agents), **options)  # type: ignore[arg-type]
+        opened.append(pm)
+        return pm
+
+    yield make
+    for pm in opened:
+        pm.close()

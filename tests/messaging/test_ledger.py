@@ -40,8 +40,10 @@ def test_ledger_holds_every_message_in_send_order_with_both_steps_and_delivery_t
     assert (third["sender_step"], third["delivered_at"], third["receiver_step"]) == (7, None, None)
     assert _time(first["sent_at"]) <= _time(second["sent_at"]) <= _time(third["sent_at"])
     assert set(first) == {
-        "id", "from", "to", "text", "sent_at", "delivered_at", "sender_step", "receiver_step", "broadcast"
+        "id", "kind", "from", "to", "text", "sent_at", "delivered_at", "sender_step", "receiver_step", "broadcast",
+        "faults",
     }  # fmt: skip
+    assert (first["kind"], first["faults"]) == ("message", [])
 
 
 def test_steps_are_none_when_nobody_sets_them(url: str) -> None:

@@ -66,8 +66,11 @@ _TERMINAL_DESCRIPTION = """Execute a bash command in the sandbox that holds the 
 
 
 def format_incoming(messages: Sequence[dict[str, Any]]) -> list[str]:
-    """Teammates' messages as the model sees them: ``[Message from agent2]: ...``."""
-    return [f"[Message from {m.get('from')}]: {m.get('text')}" for m in messages]
+    """Teammates' messages as the model sees them: ``[Message from agent2]: ...`` (notices: ``[Notice from ...]``)."""
+    return [
+        f"[{'Message' if m.get('kind', 'message') == 'message' else 'Notice'} from {m.get('from')}]: {m.get('text')}"
+        for m in messages
+    ]
 
 
 # -- terminal ----------------------------------------------------------------------------------
@@ -243,12 +246,15 @@ class SendMessageExecutor(ToolExecutor[SendMessageAction, SendMessageObservation
             self.session.sent_messages += sent
             text = f"Message sent to {action.to}."
             if action.wait:
-                replies = comm.receive(block=True, timeout=self.session.wait_timeout)
-                text += (
-                    "\n" + "\n".join(format_incoming(replies))
-                    if replies
-                    else f"\nNo reply within {self.session.wait_timeout:g} seconds."
-                )
+                awaited = None if action.to == "all" else action.to
+                # The wait ends early when the awaited teammates have finished or left.
+                replies = comm.wait_for_reply(timeout=self.session.wait_timeout, from_agent=awaited)
+                if replies:
+                    text += "\n" + "\n".join(format_incoming(replies))
+                elif comm.gone() and (awaited is None or awaited in comm.gone()):
+                    text += f"\nNo reply: {', '.join(comm.gone())} already finished and will not answer."
+                else:
+                    text += f"\nNo reply within {self.session.wait_timeout:g} seconds."
         except MessagingUsageError as exc:
             return SendMessageObservation.from_text(str(exc), is_error=True)
         except InfraError as exc:
