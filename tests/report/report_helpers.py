@@ -79,3 +79,16 @@ def write_config(run_dir: Path, setting: str, **extra: Any) -> None:
     config = {"run_name": run_dir.name, "setting": setting, "agent": "oracle", "model": "m", "backend": "local",
               "git_enabled": False, "messaging_enabled": True, "config": {}, **extra}  # fmt: skip
     (run_dir / "config.json").write_text(json.dumps(config))
+
+
+def write_broken_and_empty_runs(root: Path) -> tuple[Path, Path]:
+    """A run whose eval.json and a trajectory are corrupt, and a run without any pair."""
+    broken = root / "broken"
+    write_config(broken, "coop")
+    pdir = write_pair(broken, "coop", "f1_f2", "pass")
+    (pdir / "eval.json").write_text("{ not json")
+    (pdir / "agent1_traj.json").write_text("[1, 2")
+    (pdir / "conversation.json").write_text("")
+    empty = root / "empty"
+    write_config(empty, "solo")
+    return broken, empty

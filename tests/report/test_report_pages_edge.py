@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from report_helpers import write_config, write_pair
+from report_helpers import write_broken_and_empty_runs
 
 from cooperbench.report import report
 
@@ -13,13 +13,7 @@ from cooperbench.report import report
 def test_empty_and_broken_runs_render_every_page_without_errors(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    broken = tmp_path / "broken"
-    write_config(broken, "coop")
-    pdir = write_pair(broken, "coop", "f1_f2", "pass")
-    (pdir / "eval.json").write_text("{ not json")
-    (pdir / "agent2_traj.json").write_text("[1, 2")
-    empty = tmp_path / "empty"
-    write_config(empty, "solo")
+    broken, empty = write_broken_and_empty_runs(tmp_path)
     files = report([broken, empty], tmp_path / "out")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Debian's chromium is needed (scripts/bootstrap.sh installs it)"

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from report_helpers import write_config, write_pair
+from report_helpers import write_broken_and_empty_runs, write_config, write_pair
 
 from cooperbench.report import report
 from cooperbench.report._load import failing_tests
@@ -120,15 +120,7 @@ def test_an_upstream_eval_record_without_outcome_is_decided_like_the_harness_doe
 
 
 def test_corrupt_files_and_empty_runs_still_report(tmp_path: Path) -> None:
-    run = tmp_path / "broken"
-    write_config(run, "coop")
-    pdir = write_pair(run, "coop", "f1_f2", "pass")
-    (pdir / "eval.json").write_text("{ not json")
-    (pdir / "agent1_traj.json").write_text("[1, 2")
-    (pdir / "conversation.json").write_text("")
-    empty = tmp_path / "empty"
-    write_config(empty, "solo")
-    files = report([run, empty], tmp_path / "out")
+    files = report(list(write_broken_and_empty_runs(tmp_path)), tmp_path / "out")
     (row,) = files.data["pairs"]
     assert row["outcome"] == "pending_eval"  # the result is kept; the evaluation is missing
     broken, nothing = files.data["runs"]
