@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cooperbench.prepare._manifest import PrepareError, hash_file
+from cooperbench.prepare._manifest import MANIFEST_NAME, PrepareError, hash_file
 
 __all__ = ["DEFAULT_REPO_ID", "HubFile", "HubSnapshot", "endpoint", "fetch_snapshot", "resolve_revision"]
 
@@ -133,8 +133,16 @@ def fetch_snapshot(
 
     api = HfApi(endpoint=endpoint())
     try:
-        snapshot_download(repo_id, repo_type="dataset", revision=commit, local_dir=str(local_dir), endpoint=endpoint())
-        files = _listing(api, repo_id, commit)
+        # A file of the repository named like our manifest would be overwritten by it: leave it out.
+        snapshot_download(
+            repo_id,
+            repo_type="dataset",
+            revision=commit,
+            local_dir=str(local_dir),
+            endpoint=endpoint(),
+            ignore_patterns=[MANIFEST_NAME],
+        )
+        files = tuple(f for f in _listing(api, repo_id, commit) if f.path != MANIFEST_NAME)
         bad = [f for f in files if not _matches(local_dir / f.path, f)]
         for remote in bad:
             progress(f"fetching {remote.path} again: its bytes differ from the Hub's")

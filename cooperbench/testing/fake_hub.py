@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import re
@@ -38,6 +39,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 __all__ = ["FakeHub", "HubRequest", "git_blob_id", "read_tree"]
@@ -247,7 +249,7 @@ _MESSAGES = {
 
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeHub
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.0"  # one request per connection: no keep-alive state shared across client threads
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the request log is FakeHub.requests
@@ -356,6 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         _, files = found
         base = f"{prefix.rstrip('/')}/" if prefix else ""
+        folder_ids = _tree_ids(files)
         entries: dict[str, dict[str, object]] = {}
         for path in sorted(files):
             if not path.startswith(base):
@@ -364,12 +367,10 @@ class _Handler(BaseHTTPRequestHandler):
             depth = len(rest) if recursive else 1
             for i in range(1, min(depth, len(rest) - 1) + 1):  # the folders on the way
                 folder = base + "/".join(rest[:i])
-                entries.setdefault(
-                    folder, {"type": "directory", "oid": _tree_id(folder, files), "size": 0, "path": folder}
-                )
+                entries.setdefault(folder, {"type": "directory", "oid": folder_ids[folder], "size": 0, "path": folder})
             if recursive or len(rest) == 1:
                 data = files[path]
-                entries[path] = {"type": "file", "oid": git_blob_id(data), "size": len(data), "path": path}
+                entries[path] = {"type": "file", "oid": _blob_id(data), "size": len(data), "path": path}
         if base and not entries:
             self._error("EntryNotFound", head=head, record=record)
             return
@@ -400,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", f'"{git_blob_id(data)}"')
+        self.send_header("ETag", f'"{_blob_id(data)}"')
         self.send_header("X-Repo-Commit", sha)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -410,8 +411,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner._record(HubRequest(self.command, record, status, wanted))
 
 
-def _tree_id(folder: str, files: Mapping[str, bytes]) -> str:
-    digest = hashlib.sha1(folder.encode())
-    for path in sorted(p for p in files if p.startswith(folder + "/")):
-        digest.update(git_blob_id(files[path]).encode())
-    return digest.hexdigest()
+@functools.lru_cache(maxsize=65536)
+def _blob_id(data: bytes) -> str:
+    return git_blob_id(data)  # a listing names every file: hash each content once
+
+
+def _tree_ids(files: Mapping[str, bytes]) -> dict[str, str]:
+    """An id for every folder, from the ids of the files below it (stands in for git's tree ids)."""
+    digests: dict[str, Any] = {}
+    for path in sorted(files):
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            digests.setdefault(folder, hashlib.sha1(folder.encode())).update(_blob_id(files[path]).encode())
+    return {folder: digest.hexdigest() for folder, digest in digests.items()}
