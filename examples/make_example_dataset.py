@@ -6,8 +6,8 @@ The example dataset has exactly the layout of the upstream CooperBench dataset
 from two tiny pure-Python repositories whose source lives in this file, so it needs no
 network: every task folder carries its repository as ``repo.bundle``.
 
-    python examples/make_example_dataset.py            # writes examples/dataset/
-    python examples/make_example_dataset.py --out DIR  # writes DIR/
+    python examples/make_example_dataset.py            # writes examples/dataset/ and examples/dataset-install/
+    python examples/make_example_dataset.py --out DIR --install-out DIR2
 
 Only the standard library and the ``git`` command line are used. Author, committer and
 dates are fixed, and git runs without the user's configuration, so the base commits (and
@@ -39,6 +39,12 @@ minicalc_task/task2 (package ``minicalc``)
            other feature, so tuples of three such as f1+f3+f5 merge cleanly and pass.
     every other pair merges cleanly and passes both features' tests.
 
+examples/dataset-install/unitconv_task/task3 (package ``unitconv``, installed like the public Python tasks)
+    f1+f2  clean merge (``unitconv/length.py`` and ``unitconv/temperature.py``); both pass.
+    Its ``runner.sh`` runs ``pip install -e ".[test]" || pip install -e .`` and then
+    ``pip install pytest pytest-xdist pytest_mock`` before the tests, and its Dockerfile
+    pre-installs the same, so this task needs the package index (or a warm pip cache).
+
 No pair merges cleanly and fails: ``cooperbench validate`` reports such a gold pair as a
 dataset problem, so ``Pair`` refuses to document one.
 
@@ -63,6 +69,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "dataset"
+INSTALL_OUT = HERE / "dataset-install"
 
 # Fixed identity and time for every commit, so base commit hashes never change.
 GIT_IDENTITY = {
@@ -182,6 +189,9 @@ class Task:
     # combined.patch: hand-resolved contents of the files where features conflict (textually,
     # or semantically like textkit f3/f4 in slug.py); every other file gets all features' edits in order.
     combined_overrides: dict[str, str] = field(default_factory=dict)
+    # runner.sh and the Dockerfile install the package and its test tools, with the install section of
+    # the public Python tasks (INSTALL_SECTION): the real cost of evaluation, for tests and benchmarks.
+    installs: bool = False
 
 
 # --------------------------------------------------------------------------------------
@@ -1194,7 +1204,162 @@ def div(a, b, ndigits=None):
     },
 )
 
+
+# --------------------------------------------------------------------------------------
+# Task 3: unitconv (unit conversion), installed the way the public Python tasks are
+# --------------------------------------------------------------------------------------
+
+UNITCONV_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "unitconv"
+version = "0.1.0"
+description = "Small unit conversions (CooperBench example repository)."
+requires-python = ">=3.8"
+
+[project.optional-dependencies]
+test = ["pytest"]
+
+[tool.setuptools]
+packages = ["unitconv"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+"""
+
+UNITCONV_INIT = '''\
+"""unitconv: small unit conversions."""
+
+from . import length, temperature
+
+__all__ = ["length", "temperature"]
+'''
+
+UNITCONV_LENGTH = '''\
+"""Lengths."""
+
+KM_PER_MILE = 1.609344
+
+
+def miles_to_km(miles):
+    """Kilometres in ``miles`` miles."""
+    return miles * KM_PER_MILE
+'''
+
+UNITCONV_TEMPERATURE = '''\
+"""Temperatures."""
+
+
+def celsius_to_kelvin(celsius):
+    """Kelvin for ``celsius`` degrees Celsius."""
+    return celsius + 273.15
+'''
+
+UNITCONV_TEST_LENGTH = """\
+from unitconv.length import miles_to_km
+
+
+def test_miles_to_km():
+    assert miles_to_km(0) == 0
+    assert round(miles_to_km(10), 3) == 16.093
+"""
+
+UNITCONV_TEST_TEMPERATURE = """\
+from unitconv.temperature import celsius_to_kelvin
+
+
+def test_celsius_to_kelvin():
+    assert celsius_to_kelvin(0) == 273.15
+    assert celsius_to_kelvin(-273.15) == 0
+"""
+
+UNITCONV_FEATURES = {
+    1: Feature(
+        title="Convert kilometres to miles",
+        description="Add `km_to_miles(km)` to `unitconv.length`, the inverse of `miles_to_km`.",
+        background="Only miles to kilometres can be converted today.",
+        solution="Divide by `KM_PER_MILE`.",
+        edits=(
+            append(
+                "unitconv/length.py",
+                '''
+
+def km_to_miles(km):
+    """Miles in ``km`` kilometres."""
+    return km / KM_PER_MILE
+''',
+            ),
+            append(
+                "tests/test_length.py",
+                """
+
+def test_km_to_miles():
+    from unitconv.length import km_to_miles
+
+    assert km_to_miles(0) == 0
+    assert round(km_to_miles(16.09344), 6) == 10
+""",
+            ),
+        ),
+    ),
+    2: Feature(
+        title="Convert Celsius to Fahrenheit",
+        description="Add `celsius_to_fahrenheit(celsius)` to `unitconv.temperature`.",
+        background="Only Celsius to Kelvin can be converted today.",
+        solution="Multiply by 9/5 and add 32.",
+        edits=(
+            append(
+                "unitconv/temperature.py",
+                '''
+
+def celsius_to_fahrenheit(celsius):
+    """Degrees Fahrenheit for ``celsius`` degrees Celsius."""
+    return celsius * 9 / 5 + 32
+''',
+            ),
+            append(
+                "tests/test_temperature.py",
+                """
+
+def test_celsius_to_fahrenheit():
+    from unitconv.temperature import celsius_to_fahrenheit
+
+    assert celsius_to_fahrenheit(100) == 212
+    assert celsius_to_fahrenheit(-40) == -40
+""",
+            ),
+        ),
+    ),
+}
+
+UNITCONV = Task(
+    repo="unitconv_task",
+    task_id=3,
+    repo_name="unitconv",
+    summary="unit conversions (`unitconv/`: lengths, temperatures), installed like the public Python tasks",
+    base_files={
+        ".gitignore": GITIGNORE + "*.egg-info/\nbuild/\n",
+        "README.md": "# unitconv\n\nSmall unit conversions (an example repository of the CooperBench example "
+        "dataset).\n\nInstall with `pip install -e .[test]`, run the tests with `python -m pytest`.\n",
+        "pyproject.toml": UNITCONV_PYPROJECT,
+        "unitconv/__init__.py": UNITCONV_INIT,
+        "unitconv/length.py": UNITCONV_LENGTH,
+        "unitconv/temperature.py": UNITCONV_TEMPERATURE,
+        "tests/test_length.py": UNITCONV_TEST_LENGTH,
+        "tests/test_temperature.py": UNITCONV_TEST_TEMPERATURE,
+    },
+    features=UNITCONV_FEATURES,
+    pairs=(Pair(1, 2, naive_conflict=False),),
+    installs=True,
+)
+
 TASKS = (TEXTKIT, MINICALC)
+# A dataset of its own (examples/dataset-install/) until every backend's test images can pip-install:
+# the main example dataset stays offline.
+INSTALL_TASKS = (UNITCONV,)
 
 # The `lite` subset: per task one union-rescued conflict, one clean pair and one failing pair.
 LITE_PAIRS = {
@@ -1208,12 +1373,38 @@ LITE_PAIRS = {
 # --------------------------------------------------------------------------------------
 
 
+# The install section of the public Python tasks' runner.sh, and the Dockerfile step that pre-installs the same.
+INSTALL_SECTION = """\
+# Install dependencies (SYSTEM PYTHON)
+echo "Installing dependencies..."
+pip install -e ".[test]" || pip install -e .
+pip install pytest pytest-xdist pytest_mock
+"""
+DOCKER_INSTALL = """\
+# Pre-install dependencies into system Python (cache layer)
+WORKDIR /workspace/repo
+RUN pip install --upgrade pip && \\
+    pip install -e ".[test]" || pip install -e . && \\
+    pip install pytest pytest-xdist pytest_mock
+
+"""
+
+
 def dockerfile(task: Task, base_commit: str) -> str:
-    return f"""\
-# Task image for the CooperBench example task {task.repo}/task{task.task_id}.
+    if task.installs:
+        about = """\
+# The build context is this task folder. The repository comes from repo.bundle; the package
+# and its test tools are installed with pip from the package index, as in the public Python
+# tasks (the base image must provide bash, git and python3 with pip)."""
+    else:
+        about = """\
 # The build context is this task folder. Nothing is downloaded: the repository comes from
 # repo.bundle, and the base image must already provide bash, git, python3 and pytest
-# (for example a Debian image with git and python3-pytest installed).
+# (for example a Debian image with git and python3-pytest installed)."""
+    install = DOCKER_INSTALL if task.installs else ""
+    return f"""\
+# Task image for the CooperBench example task {task.repo}/task{task.task_id}.
+{about}
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${{BASE_IMAGE}}
 
@@ -1232,7 +1423,7 @@ RUN git config --global user.email "agent@cooperbench.invalid" && \\
 # Patches are mounted or copied here
 RUN mkdir -p /patches
 
-# Copy the runner script
+{install}# Copy the runner script
 COPY runner.sh /usr/local/bin/runner.sh
 RUN chmod +x /usr/local/bin/runner.sh
 
@@ -1244,6 +1435,11 @@ ENTRYPOINT ["/usr/local/bin/runner.sh"]
 
 def setup_sh(task: Task, base_commit: str) -> str:
     branch = f"{task.repo_name}_task{task.task_id}"
+    install_note = (
+        "# runner.sh installs the package and its test tools (pip) before each test run."
+        if task.installs
+        else "# Nothing to install: the package is pure Python and its tests need only pytest."
+    )
     return f"""\
 #!/bin/bash
 # Setup script for Task {task.task_id}: {task.repo_name} (CooperBench example dataset)
@@ -1278,7 +1474,7 @@ git checkout -b "{branch}"
 git restore .
 git restore --staged .
 
-# Nothing to install: the package is pure Python and its tests need only pytest.
+{install_note}
 """
 
 
@@ -1450,6 +1646,17 @@ echo "TEST_EXECUTION_COMPLETED"
 exit $status
 """
 )
+
+
+def runner_sh(task: Task) -> str:
+    """RUNNER_SH; for a task that installs, with the public tasks' install section before the tests."""
+    if not task.installs:
+        return RUNNER_SH
+    header = "# restored to its base commit on exit. Nothing is installed: the image provides pytest.\n"
+    installed = "# restored to its base commit on exit. The package and its test tools are installed first (pip).\n"
+    text = RUNNER_SH.replace(header, installed)
+    anchor = "# Use the python first on PATH"
+    return text.replace(anchor, INSTALL_SECTION + "\n" + anchor, 1)
 
 
 def feature_md(feature: Feature, files: list[str]) -> str:
@@ -1701,18 +1908,43 @@ def build_task(task: Task, scratch: Path) -> tuple[str, dict[str, bytes]]:
 
     out["Dockerfile"] = dockerfile(task, base).encode()
     out["setup.sh"] = setup_sh(task, base).encode()
-    out["runner.sh"] = RUNNER_SH.encode()
+    out["runner.sh"] = runner_sh(task).encode()
     out["run_tests.sh"] = RUN_TESTS_SH.encode()
     return base, out
 
 
-def generate(out_dir: Path) -> dict[str, str]:
-    """Write the dataset into ``out_dir``; return ``{repo: base commit}``."""
+def install_readme(tasks: tuple[Task, ...], base_commits: dict[str, str]) -> str:
+    lines = [
+        "# CooperBench example dataset: installs like the public Python tasks",
+        "",
+        "A tiny pure-Python repository in the layout of the upstream CooperBench dataset whose",
+        "`runner.sh` has the install section of the public Python tasks",
+        '(`pip install -e ".[test]" || pip install -e .`, then `pip install pytest pytest-xdist pytest_mock`)',
+        "and whose Dockerfile pre-installs the same, so tests and benchmarks see the real cost of",
+        "evaluation. Unlike `examples/dataset/`, it needs the package index (or a warm pip cache).",
+        "",
+        "Generated by `examples/make_example_dataset.py`; do not edit by hand.",
+        "",
+        "| task | repository | base commit | features | pairs |",
+        "|---|---|---|---|---|",
+    ]
+    for task in tasks:
+        features = "<br>".join(f"f{fid}: {feature.title}" for fid, feature in sorted(task.features.items()))
+        pairs = ", ".join(f"f{p.a}+f{p.b}: {p.category}" for p in task.pairs)
+        lines.append(
+            f"| `{task.repo}/task{task.task_id}` | {task.summary} | `{base_commits[task.repo][:12]}` "
+            f"| {features} | {pairs} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def generate(out_dir: Path, tasks: tuple[Task, ...] = TASKS) -> dict[str, str]:
+    """Write the dataset of ``tasks`` into ``out_dir``; return ``{repo: base commit}``."""
     out_dir = Path(out_dir)
     base_commits: dict[str, str] = {}
     outputs: dict[Path, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="cooperbench-examples-") as tmp:
-        for task in TASKS:
+        for task in tasks:
             scratch = Path(tmp) / task.repo
             scratch.mkdir()
             base, files = build_task(task, scratch)
@@ -1720,12 +1952,15 @@ def generate(out_dir: Path) -> dict[str, str]:
             task_dir = Path(task.repo) / f"task{task.task_id}"
             for name, data in files.items():
                 outputs[task_dir / name] = data
-    outputs[Path("subsets") / "lite.json"] = lite_json(TASKS).encode()
-    outputs[Path("subsets") / "team3.json"] = team3_json(TASKS).encode()
-    outputs[Path("README.md")] = readme(TASKS, base_commits).encode()
+    if tasks == TASKS:
+        outputs[Path("subsets") / "lite.json"] = lite_json(tasks).encode()
+        outputs[Path("subsets") / "team3.json"] = team3_json(tasks).encode()
+        outputs[Path("README.md")] = readme(tasks, base_commits).encode()
+    else:
+        outputs[Path("README.md")] = install_readme(tasks, base_commits).encode()
 
     # Replace what this script owns, so files of a previous run never linger.
-    for task in TASKS:
+    for task in tasks:
         shutil.rmtree(out_dir / task.repo / f"task{task.task_id}", ignore_errors=True)
     for rel, data in sorted(outputs.items()):
         path = out_dir / rel
@@ -1738,10 +1973,17 @@ def generate(out_dir: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "--install-out",
+        type=Path,
+        default=INSTALL_OUT,
+        help=f"output folder of the dataset whose task installs like the public ones (default: {INSTALL_OUT})",
+    )
     args = parser.parse_args(argv)
-    for repo, base in generate(args.out).items():
-        print(f"{repo}: base commit {base}")
-    print(f"wrote {args.out}")
+    for out, tasks in ((args.out, TASKS), (args.install_out, INSTALL_TASKS)):
+        for repo, base in generate(out, tasks).items():
+            print(f"{repo}: base commit {base}")
+        print(f"wrote {out}")
     return 0
 
 

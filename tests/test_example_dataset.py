@@ -25,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "examples" / "make_example_dataset.py"
 DATASET = ROOT / "examples" / "dataset"
+INSTALL_DATASET = ROOT / "examples" / "dataset-install"
 
 
 def _load_generator():
@@ -41,7 +42,9 @@ def _load_generator():
 
 
 gen = _load_generator()
-TASKS = {f"{task.repo}/task{task.task_id}": task for task in gen.TASKS}
+MAIN_TASKS = {f"{task.repo}/task{task.task_id}": task for task in gen.TASKS}
+INSTALL_TASKS = {f"{task.repo}/task{task.task_id}": task for task in gen.INSTALL_TASKS}
+TASKS = {**MAIN_TASKS, **INSTALL_TASKS}
 FEATURES = [(name, fid) for name, task in TASKS.items() for fid in sorted(task.features)]
 PAIRS = [(name, pair) for name, task in TASKS.items() for pair in task.pairs]
 GROUPS = [(name, group) for name, task in TASKS.items() for group in task.groups]
@@ -73,7 +76,7 @@ def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 def task_dir(name: str) -> Path:
-    return DATASET / name
+    return (INSTALL_DATASET if name in INSTALL_TASKS else DATASET) / name
 
 
 def base_commit(name: str) -> str:
@@ -146,7 +149,13 @@ def merge_fold(repo: Path, patches: list[Path]) -> tuple[bool, str]:
 
 def test_regenerating_is_byte_identical(tmp_path):
     out = tmp_path / "dataset"
-    subprocess.run([sys.executable, str(GENERATOR), "--out", str(out)], env=ENV, check=True, capture_output=True)
+    install_out = tmp_path / "dataset-install"
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(out), "--install-out", str(install_out)],
+        env=ENV,
+        check=True,
+        capture_output=True,
+    )
 
     def listing(root: Path) -> dict[str, tuple[bytes, bool]]:
         return {
@@ -155,10 +164,11 @@ def test_regenerating_is_byte_identical(tmp_path):
             if path.is_file()
         }
 
-    committed, fresh = listing(DATASET), listing(out)
-    assert sorted(committed) == sorted(fresh)
-    changed = [rel for rel in committed if committed[rel] != fresh[rel]]
-    assert not changed, f"regenerate examples/dataset with {GENERATOR.name}: {changed} differ"
+    for committed_dir, fresh_dir in ((DATASET, out), (INSTALL_DATASET, install_out)):
+        committed, fresh = listing(committed_dir), listing(fresh_dir)
+        assert sorted(committed) == sorted(fresh)
+        changed = [rel for rel in committed if committed[rel] != fresh[rel]]
+        assert not changed, f"regenerate {committed_dir} with {GENERATOR.name}: {changed} differ"
 
 
 @pytest.mark.parametrize("name", TASKS)
@@ -176,8 +186,13 @@ def test_task_layout(name):
     assert instructions[:2] == ["ARG BASE_IMAGE=python:3.11-slim", "FROM ${BASE_IMAGE}"]
     assert f"git checkout {base}" in dockerfile
     assert 'ENTRYPOINT ["/usr/local/bin/runner.sh"]' in dockerfile
-    for text in (dockerfile, setup, (folder / "runner.sh").read_text(), (folder / "run_tests.sh").read_text()):
-        assert not re.search(r"pip install|apt-get|curl|wget|https?://", text)
+    runner = (folder / "runner.sh").read_text()
+    for text in (dockerfile, setup, runner, (folder / "run_tests.sh").read_text()):
+        assert not re.search(r"apt-get|curl|wget|https?://", text)
+    if task.installs:  # the public Python tasks' install section, in runner.sh and pre-installed in the image
+        assert gen.INSTALL_SECTION in runner and 'pip install -e ".[test]" || pip install -e .' in dockerfile
+    for text in (setup, (folder / "run_tests.sh").read_text(), *(() if task.installs else (dockerfile, runner))):
+        assert "pip install" not in text
 
     # The bundle holds a single branch, main, at the base commit.
     heads = git(folder, "bundle", "list-heads", "repo.bundle").stdout.split()
@@ -205,7 +220,7 @@ def test_lite_subset():
         "pairs": sum(len(entry["pairs"]) for entry in entries),
         "repos": len({entry["repo"] for entry in entries}),
     }
-    assert {f"{entry['repo']}/task{entry['task_id']}" for entry in entries} == set(TASKS)
+    assert {f"{entry['repo']}/task{entry['task_id']}" for entry in entries} == set(MAIN_TASKS)
     for entry in entries:
         documented = {(pair.a, pair.b) for pair in TASKS[f"{entry['repo']}/task{entry['task_id']}"].pairs}
         assert {tuple(pair) for pair in entry["pairs"]} <= documented
@@ -219,8 +234,12 @@ def test_documented_pairs_cover_the_required_cases():
     with pytest.raises(ValueError, match="a cleanly merging pair must pass both features' tests"):
         gen.Pair(3, 4, naive_conflict=False, failing=(3,))
     readme = (DATASET / "README.md").read_text()
+    assert all(task.installs for task in INSTALL_TASKS.values()), "the install dataset's tasks install"
     for name, pair in PAIRS:
-        assert f"| `{name}` | f{pair.a}, f{pair.b} |" in readme and pair.category in readme
+        if name in MAIN_TASKS:
+            assert f"| `{name}` | f{pair.a}, f{pair.b} |" in readme and pair.category in readme
+        else:
+            assert f"f{pair.a}+f{pair.b}: {pair.category}" in (INSTALL_DATASET / "README.md").read_text()
     # every pair of every task is documented
     for task in TASKS.values():
         assert {(p.a, p.b) for p in task.pairs} == set(itertools.combinations(sorted(task.features), 2))
