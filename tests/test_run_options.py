@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cooperbench.errors import ConfigError, UnknownPluginError
+from cooperbench.messaging import MessageFaults
 from cooperbench.runner import run
 from cooperbench.runner._options import generate_run_name, load_agent_config
 from cooperbench.settings import defaults
@@ -35,6 +36,8 @@ def test_generated_names_differ_for_every_option_that_changes_the_experiment():
         {"messaging_enabled": False},
         {"config": {"agent": {"temperature": 0.2}}},
         {"config": {"agent": {"temperature": 0.3}}},
+        {"messaging_faults": MessageFaults(drop=0.2)},
+        {"messaging_faults": MessageFaults(drop=0.2, seed=1)},
     ]
     names = [name(**v) for v in variants]
     assert len(set(names)) == len(names), names

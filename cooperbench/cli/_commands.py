@@ -91,6 +91,13 @@ def run_command(
     ] = None,
     git: Annotated[bool, typer.Option("--git", help="Give agents a shared git remote named `team`.")] = False,
     no_messaging: Annotated[bool, typer.Option("--no-messaging", help="Disable agent-to-agent messaging.")] = False,
+    messaging_faults: Annotated[
+        str | None,
+        typer.Option(
+            "--messaging-faults",
+            help="Inject message faults, e.g. drop=0.2,delay=3,duplicate=0.05,seed=7 (delay in receiver steps).",
+        ),
+    ] = None,
     no_auto_eval: Annotated[bool, typer.Option("--no-auto-eval", help="Do not evaluate pairs after they run.")] = False,
     eval_concurrency: Annotated[
         int, typer.Option("--eval-concurrency", min=1, help="Evaluations at the same time.")
@@ -136,6 +143,7 @@ def run_command(
             setting=setting,
             git_enabled=git,
             messaging_enabled=not no_messaging,
+            messaging_faults=messaging_faults,
             auto_eval=not no_auto_eval,
             eval_concurrency=eval_concurrency,
             backend=backend,

@@ -12,6 +12,7 @@ from typing import Any
 
 from cooperbench.errors import ConfigError
 from cooperbench.messaging._url import redact as redact_url
+from cooperbench.messaging.faults import MessageFaults
 from cooperbench.settings import load_yaml_mapping
 
 CONFIG_SECTIONS = ("backend", "agent", "model", "environment")
@@ -42,6 +43,7 @@ class RunOptions:
     agent_timeout: float | None = None
     attempts: int = 1
     repeats: int = 1
+    messaging_faults: MessageFaults | None = None
     image_prefix: str = "akhatua/cooperbench-"
 
     def describe(self) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class RunOptions:
             "redis_url": redact_url(self.redis_url),
             "git_enabled": self.git_enabled,
             "messaging_enabled": self.messaging_enabled,
+            "messaging_faults": self.messaging_faults.as_dict() if self.messaging_faults is not None else None,
             "auto_eval": self.auto_eval,
             "eval_concurrency": self.eval_concurrency,
             "agent_config": self.agent_config_path,
@@ -127,6 +130,7 @@ def generate_run_name(
     git_enabled: bool,
     messaging_enabled: bool,
     config: dict[str, Any],
+    messaging_faults: MessageFaults | None = None,
 ) -> str:
     """A name from every option that changes the experiment, so two experiments never share a folder."""
     parts = [setting, agent, model_name]
@@ -142,6 +146,8 @@ def generate_run_name(
         parts.append("git")
     if not messaging_enabled:
         parts.append("nomsg")
+    if messaging_faults is not None:
+        parts.append("mf-" + messaging_faults.spec().replace("=", "").replace(",", "-"))
     if config:
         digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
         parts.append(f"cfg{digest}")

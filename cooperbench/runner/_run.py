@@ -17,6 +17,8 @@ from cooperbench.backends import RunLabels, get_backend
 from cooperbench.dataset import Pair, discover_pairs
 from cooperbench.errors import ConfigError, CooperBenchError, InfraError
 from cooperbench.io import read_json, write_json_atomic
+from cooperbench.messaging import MessageFaults, parse_faults
+from cooperbench.messaging._url import redact as redact_url
 from cooperbench.plugins import get_host
 from cooperbench.runner._evals import EvalPool
 from cooperbench.runner._options import RunOptions, generate_run_name, load_agent_config
@@ -52,6 +54,7 @@ def run(
     agent_timeout: float | None = None,
     attempts: int = 1,
     repeats: int = 1,
+    messaging_faults: str | MessageFaults | None = None,
     _return_summary: bool = False,
 ) -> dict[str, Any] | None:
     """Run an agent on pairs of features and write ``logs/<run_name>/``.
@@ -79,6 +82,8 @@ def run(
         config: a configuration dict merged over ``agent_config``.
         agent_timeout: wall-time limit per agent in seconds; a stuck agent ends as ``timeout``.
         attempts: tries per pair within this run when it ends in ``infra_error``.
+        messaging_faults: message faults the bus injects, ``"drop=0.2,delay=3,duplicate=0.05,seed=7"``
+            (see docs/messaging.md); coop with messaging only.
         repeats: run each selected pair this many times, into ``<pair>/repeat-1/ ... repeat-<K>/``
             (1: the plain layout). A resumed run runs only the repeats without a result.
 
@@ -102,6 +107,11 @@ def _resolve_options(**kw: Any) -> RunOptions:
     if kw["concurrency"] < 1 or kw["eval_concurrency"] < 1 or kw["attempts"] < 1 or kw["repeats"] < 1:
         raise ConfigError("concurrency, eval_concurrency, attempts and repeats must be at least 1")
     config = load_agent_config(kw["agent_config"], kw["config"])
+    faults = kw["messaging_faults"]
+    if not isinstance(faults, MessageFaults):
+        faults = parse_faults(faults)
+    if faults is not None and (setting != "coop" or not kw["messaging_enabled"]):
+        raise ConfigError("--messaging-faults needs messaging between agents: the coop setting, without --no-messaging")
     agent = kw["agent"] or d.agent
     model_name = kw["model_name"] or d.model
     backend = kw["backend"] or (config.get("backend") or {}).get("name") or d.backend
@@ -116,6 +126,7 @@ def _resolve_options(**kw: Any) -> RunOptions:
         git_enabled=kw["git_enabled"],
         messaging_enabled=kw["messaging_enabled"],
         config=config,
+        messaging_faults=faults,
     )
     if "/" in name or name in ("", ".", ".."):
         raise ConfigError(f"invalid run name {name!r}: it must be a plain folder name")
@@ -143,6 +154,7 @@ def _resolve_options(**kw: Any) -> RunOptions:
         agent_timeout=kw["agent_timeout"],
         attempts=kw["attempts"],
         repeats=kw["repeats"],
+        messaging_faults=faults,
         image_prefix=d.image_prefix,
     )
 
@@ -157,8 +169,9 @@ def _choose_connector(opts: RunOptions, runner_cls: Any) -> str | None:
         return opts.redis_url
     if getattr(runner_cls, "out_of_process", False):
         raise InfraError(
-            f"Redis does not answer at {opts.redis_url}, and agent {opts.agent!r} runs outside the harness process, "
-            "so it needs Redis for messaging: start redis-server or pass --redis URL (or use --no-messaging)"
+            f"Redis does not answer at {redact_url(opts.redis_url)}, and agent {opts.agent!r} runs outside the "
+            "harness process, so it needs Redis for messaging: start redis-server or pass --redis URL "
+            "(or use --no-messaging)"
         )
     return "embedded://"
 
@@ -266,7 +279,7 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
     if connector_url is not None:  # per-agent credentials and cleanup bookkeeping, before any sandbox starts
         from cooperbench.messaging import RunMessaging
 
-        messaging = RunMessaging(connector_url, opts.run_name, labels.run_id).open()
+        messaging = RunMessaging(connector_url, opts.run_name, labels.run_id, faults=opts.messaging_faults).open()
         for warning in messaging.warnings:
             reporter.warn(warning)
     ctx = RunContext(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from cooperbench.agents import AgentResult
@@ -87,3 +90,101 @@ def test_agents_get_their_own_credentials_and_cannot_speak_for_the_partner(tmp_p
     assert json.loads((pdir / "result.json").read_text())["messages"] == 1
     assert leftovers == ([], [])  # the pair's keys and users, and the run's registration, are gone
     assert "admin-secret" not in (tmp_path / "impostor" / "config.json").read_text()
+
+
+@register("tm_talker")
+class TalkerAgent:
+    """agent1 sends twelve numbered messages, one per step, and leaves; agent2 reads, a step at a time, until then."""
+
+    def run(self, task, image, *, agent_id="agent", agents=None, comm_url=None, config=None, **kwargs):
+        seen = SEEN.setdefault(config["run"]["run_name"], {})
+        with MessagingConnector(agent_id, agents, comm_url) as comm:
+            if agent_id == "agent1":
+                for step in range(1, 13):
+                    comm.set_step(step)
+                    comm.send("agent2", f"note {step}")
+                return AgentResult(status="Submitted", patch="", steps=12)
+            got: list[str] = []
+            step = 0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                step += 1
+                comm.set_step(step)
+                got += [m["text"] for m in comm.receive() if m["kind"] == "message"]
+                if comm.gone():
+                    break
+                time.sleep(0.05)
+            for extra in range(1, 4):  # a few more steps: duplicates and delayed messages come due
+                comm.set_step(step + extra)
+                got += [m["text"] for m in comm.receive() if m["kind"] == "message"]
+            seen["received"] = got
+        return AgentResult(status="Submitted", patch="", steps=step + 3)
+
+
+def talk(logs: Path, name: str | None, faults: str) -> Path:
+    run(
+        name,
+        agent="tm_talker",
+        dataset_dir=DATASET,
+        logs_dir=logs,
+        repo="textkit_task",
+        features=[1, 2],
+        redis_url="redis://127.0.0.1:9/0",  # nothing answers: the embedded bus
+        messaging_faults=faults,
+        auto_eval=False,
+    )
+    (folder,) = [p for p in logs.iterdir() if p.is_dir() and (name is None or p.name == name)]
+    return folder
+
+
+def faults_of(folder: Path) -> list[tuple[str, tuple[str, ...]]]:
+    ledger = json.loads((folder / "coop" / "textkit_task" / "1" / "f1_f2" / "conversation.json").read_text())
+    return [(e["text"], tuple(f["type"] for f in e["faults"])) for e in ledger if e["kind"] == "message"]
+
+
+def test_with_drop_1_no_message_is_delivered_and_the_ledger_says_why(tmp_path: Path) -> None:
+    folder = talk(tmp_path, "dropped", "drop=1")
+    assert SEEN["dropped"]["received"] == []
+    ledger = json.loads((folder / "coop" / "textkit_task" / "1" / "f1_f2" / "conversation.json").read_text())
+    messages = [e for e in ledger if e["kind"] == "message"]
+    assert len(messages) == 12
+    for entry in messages:
+        assert entry["delivered_at"] is None
+        assert entry["faults"] == [{"type": "drop", "reason": "dropped by fault injection (drop=1,seed=0)"}]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["messaging_faults"] == {"drop": 1.0, "delay": 0, "duplicate": 0.0, "seed": 0}
+
+
+def test_two_runs_with_the_same_seed_inject_the_same_faults(tmp_path: Path) -> None:
+    spec = "drop=0.3,duplicate=0.3,seed=5"
+    first = talk(tmp_path / "a", None, spec)
+    second = talk(tmp_path / "b", None, spec)
+    assert first.name == second.name and "mf-drop0.3-duplicate0.3-seed5" in first.name
+    assert faults_of(first) == faults_of(second)
+    kinds = {f for _, f in faults_of(first)}
+    assert {("drop",), ("duplicate",), ()} <= kinds
+    received = SEEN[first.name]["received"]
+    delivered = [text for text, f in faults_of(first) if f != ("drop",)]
+    duplicated = [text for text, f in faults_of(first) if f == ("duplicate",)]
+    assert sorted(received) == sorted(delivered + duplicated)
+    other = talk(tmp_path / "c", None, "drop=0.3,duplicate=0.3,seed=6")
+    assert other.name != first.name and faults_of(other) != faults_of(first)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--messaging-faults", "drop=2"], "--messaging-faults: drop=2 must be a probability between 0 and 1"),
+        (["--messaging-faults", "drop=0.1", "--setting", "solo"], "--messaging-faults needs messaging between agents"),
+        (["--messaging-faults", "drop=0.1", "--no-messaging"], "--messaging-faults needs messaging between agents"),
+    ],
+)
+def test_bad_messaging_faults_are_refused_before_anything_runs(tmp_path: Path, args: list[str], message: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "cooperbench", "run", "--agent", "nop", "--dataset-dir", str(DATASET),
+         "--log-dir", str(tmp_path), "-r", "textkit_task", *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert not list(tmp_path.iterdir())
