@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import hashlib
@@ -425,3 +426,26 @@ def _tree_ids(files: Mapping[str, bytes]) -> dict[str, str]:
             folder = "/".join(parts[:i])
             digests.setdefault(folder, hashlib.sha1(folder.encode())).update(_blob_id(files[path]).encode())
     return {folder: digest.hexdigest() for folder, digest in digests.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cooperbench.testing.fake_hub FOLDER``: serve a folder as a Hub dataset repository until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cooperbench.testing.fake_hub", description=main.__doc__)
+    parser.add_argument("folder", type=Path, help="the files of the repository's main branch")
+    parser.add_argument("--repo-id", default="CodeConflict/cooperbench-dataset")
+    args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        parser.error(f"{args.folder}: not a folder")
+    with FakeHub() as hub:
+        commit = hub.commit(args.repo_id, args.folder)
+        print(f"serving {args.folder} as {args.repo_id} (commit {commit}); use it with:", flush=True)
+        print(f"  HF_ENDPOINT={hub.url} cooperbench prepare", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from cooperbench.testing.fake_hub import read_tree
@@ -173,3 +176,22 @@ def test_a_folder_upstreams_prepare_fetched_into_is_resumed(tmp_path, hub, cli):
     again = cli("prepare")
     assert again.returncode == 0, again.stderr
     assert sorted(hub.downloads()) == ["subsets/lite.json", "subsets/team3.json"]
+
+
+def test_the_fake_hub_serves_a_folder_from_the_command_line(tmp_path, cli, content):
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cooperbench.testing.fake_hub", str(EXAMPLE)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline(), server.stdout.readline()]
+        endpoint = lines[1].split()[0].removeprefix("HF_ENDPOINT=")
+        proc = cli("prepare", "--dataset-dir", "served", HF_ENDPOINT=endpoint)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert content(tmp_path / "served") == read_tree(EXAMPLE)
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=60) == 0
