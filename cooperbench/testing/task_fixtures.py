@@ -17,6 +17,7 @@ built with the ``git`` command line only, so any backend's tests can use it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -263,13 +264,11 @@ def task_named_like_a_harness_dependency(dest: Path) -> Task:
 
 
 def _base_of(task: Task) -> str:
-    from cooperbench.backends.local._template import read_base_commit
+    from cooperbench.backends.local import read_base_commit
 
     return read_base_commit(task)
 
 
 def _repo_name(setup: str) -> str:
-    import re
-
     match = re.search(r'^REPO_NAME="([^"]+)"', setup, re.M)
     return match.group(1) if match else ""
