@@ -223,7 +223,9 @@ def replay(key: str, root: str, shown: str) -> int | None:
             for member in archive.getmembers():
                 if member.name.startswith("/") or ".." in member.name.split("/"):
                     return None
-            archive.extractall(root)
+            # The "data" filter where this Python has it (3.12+ warn without a filter; older ones lack it).
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            archive.extractall(root, **safe)  # type: ignore[arg-type]
     except (OSError, ValueError, tarfile.TarError):
         return None
     for rel in entry.get("deleted", []):
