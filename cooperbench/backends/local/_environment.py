@@ -183,9 +183,8 @@ def build_environment(
         _run(ctx, environment, step.command, cwd=cwd, extra_env=_REAL,
              what=f"the install step of {recipe.path} line {step.line} (`{_short(step.command)}`)")  # fmt: skip
     if python:
-        # Bytecode once here, not in every sandbox's first import (uv installs without it).
-        _run(ctx, environment, f"{VENV}/bin/python -m compileall -q -j 0 {VENV}/lib >/dev/null 2>&1 || true",
-             cwd="/workspace", what="compiling the venv's bytecode")  # fmt: skip
+        # No bytecode compiled ahead: every sandbox copies the venv, and copying all of pip's, pygments'
+        # and setuptools' .pyc costs more than compiling the few modules a test run imports.
         _record_installs(ctx, environment, runner)
     environment.ro_paths = list(dict.fromkeys(environment.ro_paths))
     return environment
