@@ -248,3 +248,33 @@ def test_unchanged_installs_are_replayed_and_changed_ones_run(click_task: tuple[
         assert off.startswith("exit=0") and "replayed" not in off
     finally:
         box.cleanup()
+
+
+def test_the_shared_task_environment_cannot_be_changed_from_a_sandbox(tmp_path: Path) -> None:
+    """Sandboxes hard-link the venv (fast to create); writing, chmod-ing or chown-ing its files is refused."""
+    task = task_with_future_history(tmp_path / "dataset").task
+    backend = LocalBackend(cache_dir=tmp_path / "cache")
+    ref = backend.resolve_image(task)
+    shared = backend.templates_dir / ref.split(":", 1)[1] / "shared" / ".venv"
+    target = next(shared.glob("lib/python3*/site-packages/pytest/__init__.py"))
+    before = target.read_bytes()
+    box = backend.create_sandbox(ref, run=RunLabels("tamper"))
+    other = backend.create_sandbox(ref, run=RunLabels("tamper"))
+    try:
+        inside = "/workspace/.venv/" + str(target.relative_to(shared))
+        for attack in (f"echo 'raise SystemExit(3)' >> {inside}", f"chmod u+w {inside}", f"chown root {inside}",
+                       f"truncate -s 0 {inside}"):  # fmt: skip
+            assert box.exec(attack).returncode != 0, attack
+        assert target.read_bytes() == before
+        # Its own directories are its own: pip may replace and remove files, without touching the template.
+        assert (
+            box.exec(
+                f"rm {inside} && echo 'X = 1' > {inside} && python -c 'import pytest; print(pytest.X)'"
+            ).output.strip()
+            == "1"
+        )
+        assert target.read_bytes() == before
+        assert other.exec("python -m pytest --version").returncode == 0
+    finally:
+        box.cleanup()
+        other.cleanup()

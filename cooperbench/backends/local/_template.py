@@ -49,12 +49,15 @@ from cooperbench.git_history import history_leaks, scrub_repository
 
 __all__ = ["Template", "ensure_template", "load_template", "read_base_commit", "template_key"]
 
-FORMAT = 4
+FORMAT = 5
 META_FILE = "meta.json"
 PYTHON_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
 TASK_SCRIPTS = ("runner.sh", "run_tests.sh")
 SETUP_TIMEOUT = 1800.0
 AGENT_IDENTITY = ("CooperBench Agent", "agent@cooperbench.invalid")
+# The task environment, kept apart from the workspace copy (see _share_environment).
+SHARED_DIRS = (".venv", ".cooperbench")
+SHARED_UID = 65534  # nobody
 
 _BASE_COMMIT = re.compile(r"""^\s*(?:export\s+)?BASE_COMMIT=["']?([0-9a-fA-F]{7,40})["']?\s*(?:#.*)?$""", re.M)
 _REPO_NAME = re.compile(r"""^\s*(?:export\s+)?REPO_NAME=["']?([^"'\s$`]+)["']?\s*(?:#.*)?$""", re.M)
@@ -74,10 +77,19 @@ class Template:
     path_prefix: tuple[str, ...] = ()
     ro_paths: tuple[Path, ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
+    # Whether the files of ``shared`` are owned by SHARED_UID and read-only, so sandboxes (root
+    # without capabilities) may hard-link them instead of copying: they can unlink and add
+    # entries in their own directories, never change a shared file.
+    shared_linked: bool = False
 
     @property
     def workspace(self) -> Path:
         return self.path / "workspace"
+
+    @property
+    def shared(self) -> Path:
+        """The task environment (``.venv``, ``.cooperbench``), put into each sandbox's ``/workspace``."""
+        return self.path / "shared"
 
 
 def read_base_commit(task: Task) -> str:
@@ -152,6 +164,7 @@ def load_template(path: Path) -> Template:
             path_prefix=tuple(map(str, meta["path"])),
             ro_paths=tuple(Path(p) for p in meta["ro_paths"]),
             provenance=dict(meta.get("provenance") or {}),
+            shared_linked=bool(meta.get("shared_linked", False)),
         )
     except (OSError, ValueError, KeyError) as exc:
         raise SandboxError(f"{path}: the workspace template is corrupt ({exc}); delete this folder and retry") from exc
@@ -210,6 +223,7 @@ def _build(task: Task, scratch: Path, bwrap: str) -> None:
         raise SandboxError(f"{task.key}: the repository still shows history past {head}: {'; '.join(leaks[:5])}")
     for leftover in ("build", "tmp"):
         remove_tree(scratch / leftover)
+    shared_linked = _share_environment(workspace, scratch / "shared")
     meta = {
         "format": FORMAT,
         "task": task.key,
@@ -220,6 +234,7 @@ def _build(task: Task, scratch: Path, bwrap: str) -> None:
         "path": environment.path,
         "ro_paths": environment.ro_paths,
         "provenance": environment.provenance,
+        "shared_linked": shared_linked,
         "built_at": time.time(),
     }
     (scratch / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -248,6 +263,33 @@ def _download_caches() -> dict[str, Path]:
             continue  # no cache: downloads just are not kept
         caches[f"/tmp/.cooperbench-{name}"] = path
     return caches
+
+
+def _share_environment(workspace: Path, shared: Path) -> bool:
+    """Move the task environment out of ``workspace`` into ``shared``; lock its files when running as root.
+
+    A venv holds thousands of files; copying them for every sandbox costs seconds. As root, the
+    files are given to SHARED_UID and made read-only, so sandboxes hard-link them: root inside a
+    sandbox has no capability (bwrap --cap-drop ALL), hence can neither write nor chmod nor chown
+    a file it does not own, while its own directories let pip add and remove entries freely.
+    Returns whether the files were locked (else sandboxes copy them).
+    """
+    moved = False
+    for name in SHARED_DIRS:
+        if (workspace / name).exists():
+            shared.mkdir(exist_ok=True)
+            (workspace / name).rename(shared / name)
+            moved = True
+    if not moved or os.geteuid() != 0:
+        return False
+    for folder, _dirs, names in os.walk(shared):
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            os.chown(path, SHARED_UID, SHARED_UID)
+            os.chmod(path, os.stat(path).st_mode & ~0o222)
+    return True
 
 
 def _read_text(path: Path) -> str:

@@ -109,14 +109,15 @@ class LocalBackend:
             root.mkdir(parents=True)
             (root / "patches").mkdir()
             (root / "tmp").mkdir()
-            copy = subprocess.run(
-                ["cp", "-a", "--reflink=auto", str(template.workspace), str(root / "workspace")],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if copy.returncode != 0:
-                raise SandboxError(f"cannot copy the template {template.workspace} to {root}: {copy.stderr.strip()}")
+            copies = [["cp", "-a", "--reflink=auto", str(template.workspace), str(root / "workspace")]]
+            if template.shared.is_dir():
+                # The task environment: hard links to files no sandbox can change (see Template.shared).
+                link = ["-l"] if template.shared_linked else ["--reflink=auto"]
+                copies.append(["cp", "-a", *link, f"{template.shared}/.", str(root / "workspace")])
+            for argv in copies:
+                copy = subprocess.run(argv, capture_output=True, text=True, check=False)
+                if copy.returncode != 0:
+                    raise SandboxError(f"cannot copy the template {template.path} to {root}: {copy.stderr.strip()}")
         except BaseException as exc:
             remove_tree(root)
             _RUN_DIRS.release(run_dir)
