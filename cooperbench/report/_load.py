@@ -227,7 +227,11 @@ def _read_attempt(run_label: str, run_dir: Path, pair_dir: Path) -> tuple[dict[s
         task_id = task
     outcome = _outcome(evaluation, result, pair_dir)
     totals = _as_dict(result_d.get("totals"))
-    messages = ledger if isinstance(ledger, list) else []
+    entries = [m for m in ledger if isinstance(m, dict)] if isinstance(ledger, list) else []
+    # The ledger also records the harness's notices and the agents' status changes ("kind"); an
+    # entry without a kind is a message (ledgers written before kinds existed).
+    messages = [m for m in entries if m.get("kind", "message") == "message"]
+    notices = [m for m in entries if m.get("kind", "message") != "message"]
     n_messages = len(messages) if isinstance(ledger, list) else int(result_d.get("messages") or 0)
     agent_ids = _agent_ids(pair_dir, result, setting, len(features))
     agents_raw = _as_dict(result_d.get("agents"))
@@ -295,6 +299,7 @@ def _read_attempt(run_label: str, run_dir: Path, pair_dir: Path) -> tuple[dict[s
         "finished_at": result_d.get("finished_at"),
         "agents": agents,
         "messages": messages,
+        "notices": notices,
         "evaluation": None
         if not eval_d
         else {

@@ -33,6 +33,8 @@ from e2e_helpers import (  # noqa: E402
     apply_command,
     cli_env,
     gold_patch,
+    has_asked,
+    held,
     write_agent_config,
 )
 
@@ -87,9 +89,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     with LLMTestServer({"agent1": [], "agent2": []}, fallback=text(PROBE_ANSWER)) as server:
         apply1 = bash(apply_command(gold_patch(REPO, 1, LLM_FEATURES[0])))
         apply2 = bash(apply_command(gold_patch(REPO, 1, LLM_FEATURES[1])))
-        # repeat 1: both message, apply their feature and submit; repeat 2: agent1 submits nothing
-        server.add(_send("agent1", "agent2"), apply1, SUBMIT, SUBMIT, route="agent1")
-        server.add(_send("agent2", "agent1"), apply2, SUBMIT, apply2, SUBMIT, route="agent2")
+        # repeat 1: both message, then apply their feature once the other has sent (its second request
+        # comes after its first command ran), so each reads the other's message; repeat 2: agent1 submits nothing
+        held1 = held(apply1, has_asked(server, "agent2", 2))
+        held2 = held(apply2, has_asked(server, "agent1", 2))
+        server.add(_send("agent1", "agent2"), held1, SUBMIT, SUBMIT, route="agent1")
+        server.add(_send("agent2", "agent1"), held2, SUBMIT, apply2, SUBMIT, route="agent2")
         config = write_agent_config(
             tmp / "agent.yaml", server, agent={"step_limit": 8}, num_retries=1, retry_min_wait=0.01, retry_max_wait=0.1
         )
@@ -243,8 +248,9 @@ def test_comparison_page_shows_the_paired_statistics_and_links_discordant_pairs(
 
 def test_pair_page_draws_lanes_messages_patches_merge_and_tests(runs: Runs, browser: Browser) -> None:
     pdir = runs.logs / "llm-coop" / "coop" / REPO / "1" / "f1_f3" / "repeat-1"
-    ledger = json.loads((pdir / "conversation.json").read_text())
+    ledger = [m for m in json.loads((pdir / "conversation.json").read_text()) if m.get("kind", "message") == "message"]
     assert sorted((m["from"], m["to"]) for m in ledger) == [("agent1", "agent2"), ("agent2", "agent1")]
+    assert all(m["receiver_step"] for m in ledger)  # both read
     key = "llm-coop/coop/textkit_task/1/f1_f3/repeat-1"
     page = browser.open("#/pair/" + key.replace("/", "%2F"), "pair")
     assert page.locator("#pair-outcome .value").inner_text() == "pass"

@@ -128,3 +128,27 @@ def test_corrupt_files_and_empty_runs_still_report(tmp_path: Path) -> None:
     assert nothing["pairs"] == 0 and nothing["pass_rate"]["interval"] is None
     assert files.data["comparisons"][0]["common_pairs"] == 0
     assert "| broken |" in files.markdown.read_text()
+
+
+def test_ledger_notices_and_status_entries_are_not_counted_as_messages(tmp_path: Path) -> None:
+    run = tmp_path / "kinds"
+    ledger = [
+        {
+            "id": 1,
+            "kind": "message",
+            "from": "agent1",
+            "to": "agent2",
+            "text": "hi",
+            "sender_step": 1,
+            "receiver_step": 2,
+        },
+        {"id": 2, "kind": "status", "from": "agent2", "to": None, "text": "agent2 has finished", "event": {}},
+        {"id": 3, "kind": "notice", "from": "cooperbench", "to": "agent1", "text": "agent2 is gone"},
+    ]
+    write_pair(run, "coop", "f1_f2", "pass", messages=ledger)
+    files = report([run], tmp_path / "out")
+    (row,) = files.data["pairs"]
+    assert row["messages"] == 1 and files.data["runs"][0]["messages"]["total"] == 1
+    detail = _detail(files, row["key"])
+    assert [m["id"] for m in detail["messages"]] == [1]
+    assert [n["kind"] for n in detail["notices"]] == ["status", "notice"]

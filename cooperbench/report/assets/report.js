@@ -382,11 +382,20 @@
       }
       if (!a.steps.length) steps.push({ lane: a.id, order: order[a.id], i: 0, kind: "command", label: "(no steps recorded)", x: 0, x_end: null });
     }
+    // A message is drawn from its sender's step to the receiver's step that read it (the ledger's
+    // steps); its sent/delivered times stand in where the trajectory has no such step.
+    const stepTime = {};
+    for (const a of detail.agents) stepTime[a.id] = Object.fromEntries(a.steps.map((s) => [s.i, s.t]));
+    const at = (lane, step, iso) => {
+      const t = step === null || step === undefined ? undefined : stepTime[lane][step];
+      if (t !== undefined && t !== null) return t - origin;
+      return iso ? epoch(iso) - origin : null;
+    };
     const messages = [];
     for (const m of detail.messages) {
       if (!(m.from in order) || !(m.to in order)) continue;
-      const x = timed ? epoch(m.sent_at) - origin : m.sender_step;
-      const x2 = timed ? (m.delivered_at ? epoch(m.delivered_at) - origin : null) : m.receiver_step;
+      const x = timed ? at(m.from, m.sender_step, m.sent_at) : m.sender_step;
+      const x2 = timed ? at(m.to, m.receiver_step, m.delivered_at) : m.receiver_step;
       if (x === null || x === undefined || x2 === null || x2 === undefined) continue;
       messages.push({ id: m.id, from_lane: m.from, to_lane: m.to, order: order[m.from], x, x2, label: String(m.text).slice(0, 200) });
     }
@@ -398,6 +407,11 @@
     for (const m of detail.messages) {
       const x = data.timed ? epoch(m.sent_at) - data.origin : m.sender_step;
       events.push({ x: x ?? 0, agent: m.from, what: `message ${m.id} → ${m.to} (sent at step ${m.sender_step ?? "–"}, read at step ${m.receiver_step ?? "never"})`, text: m.text, out: "", rc: null, cls: "message" });
+    }
+    for (const n of detail.notices || []) {
+      const x = data.timed && n.sent_at ? epoch(n.sent_at) - data.origin : null;
+      if (x === null) continue;  // a notice is placed by its time; without times there is no step to put it at
+      events.push({ x, agent: n.to || n.from, what: `${n.kind} from ${n.from}`, text: n.text, out: "", rc: null, cls: "notice" });
     }
     events.sort((p, q) => p.x - q.x);
     return table(
