@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what CooperBench's development and tests need on a fresh Debian/Ubuntu machine:
-# system tools (bubblewrap, redis-server, debootstrap, git, chromium), uv, and the workspace venv.
+# system tools (bubblewrap, slirp4netns, redis-server, debootstrap, git, chromium), uv, and the workspace venv.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,10 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v git >/dev/null || need+=(git)
 # The report's page tests drive Debian's chromium (headless) through Playwright; no browser download.
 command -v chromium >/dev/null || need+=(chromium)
+# Local sandboxes: their own network namespace (unshare/nsenter, ip) with outbound access (slirp4netns).
+command -v slirp4netns >/dev/null || need+=(slirp4netns)
+command -v ip >/dev/null || need+=(iproute2)
+command -v nsenter >/dev/null || need+=(util-linux)
 # The Modal and GCP SDK fakes run task scripts with the host's python3, which needs pytest.
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
 if [ ${#need[@]} -gt 0 ]; then

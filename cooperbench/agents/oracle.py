@@ -7,10 +7,10 @@ working tree, evaluation), so it validates a dataset and a backend before paying
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
 from cooperbench.agents._base import AgentResult
+from cooperbench.backends._context import active_run
 from cooperbench.backends.environment import SandboxEnvironment
 from cooperbench.errors import ConfigError
 from cooperbench.patches import base_commit, working_tree_patch
@@ -23,11 +23,13 @@ class OracleAgent:
         self, task: str, image: str, *, agent_id: str = "agent", config: dict[str, Any] | None = None, **kwargs: Any
     ) -> AgentResult:
         info = (config or {}).get("task") or {}
-        if "task_dir" not in info or "features" not in info:
+        run = active_run()
+        if run is None or run.task is None or "features" not in info:
             raise ConfigError(
-                "the oracle agent needs the harness's task context (config['task']); run it with `cooperbench run`"
+                "the oracle agent needs the harness's task context (the active run's task and config['task']); "
+                "run it with `cooperbench run`"
             )
-        task_dir = Path(info["task_dir"])
+        task_dir = run.task.path  # the harness's own copy of the dataset: agents never get this path
         features = list(info["features"])
         patch_files = [task_dir / f"feature{f}" / "feature.patch" for f in features]
         combined = task_dir / "combined.patch"

@@ -13,9 +13,12 @@ import contextvars
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cooperbench.backends.base import Backend, Mount, RunLabels, Sandbox
+
+if TYPE_CHECKING:
+    from cooperbench.dataset import Task
 
 
 @dataclass(eq=False)  # identity semantics: trackers live in sets
@@ -49,6 +52,10 @@ class ActiveRun:
         mounts: host paths every agent sandbox created under this binding sees (its pair's
             git repository, its own messaging endpoint); the runner binds one ``ActiveRun``
             per agent, so no agent gets another's.
+        task: the dataset task being run, for harness built-ins that run in the harness's
+            process and need the dataset itself (the ``oracle`` agent reads the gold patches).
+            Agents receive the feature text, never a path into the dataset, and nothing of the
+            dataset is visible inside a sandbox.
     """
 
     backend: Backend
@@ -57,6 +64,7 @@ class ActiveRun:
     backend_name: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     mounts: tuple[Mount, ...] = ()
+    task: Task | None = None
 
 
 _active_run: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("cooperbench_active_run", default=None)

@@ -109,12 +109,16 @@ class ExecResult:
         timed_out: the command hit its timeout and its whole process tree was killed;
             ``output`` keeps what it printed until then.
         duration: wall time in seconds.
+        resource_limit: ``"memory"`` or ``"pids"`` when the sandbox's resource limits cut the
+            command short (a process killed for memory, the command ended for reaching the
+            process limit); the output then ends with a line saying so.
     """
 
     output: str
     returncode: int
     timed_out: bool = False
     duration: float = 0.0
+    resource_limit: str | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         """Dict-style access (``result.get("output")``) as the Environment contract promises."""
@@ -126,7 +130,10 @@ class ExecResult:
         return getattr(self, key)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"output": self.output, "returncode": self.returncode, "timed_out": self.timed_out}
+        out = {"output": self.output, "returncode": self.returncode, "timed_out": self.timed_out}
+        if self.resource_limit is not None:
+            out["resource_limit"] = self.resource_limit
+        return out
 
 
 @runtime_checkable

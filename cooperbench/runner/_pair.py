@@ -129,6 +129,7 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
                 images=ctx.images,
                 backend_name=opts.backend,
                 mounts=agent_mounts,
+                task=pair.task,
             )
             thread = threading.Thread(
                 target=contextvars.copy_context().run,
@@ -198,9 +199,7 @@ def _agent_kwargs(
         "task_id": pair.task_id,
         "features": run.features,
         "pair_features": list(pair.features),
-        "task_dir": str(pair.task.path),
-        "dataset_dir": str(opts.dataset_dir),
-    }
+    }  # no path into the dataset: agents get the feature text (the gold patches live there)
     config["run"] = {"run_name": opts.run_name, "run_id": ctx.labels.run_id, "setting": opts.setting, "pair": pair.key}
     coop = opts.setting == "coop"
     return {

@@ -205,7 +205,9 @@ def _provenance(opts: RunOptions, pairs: list[Pair], images: dict[str, str]) -> 
     }
 
 
-def _write_config(opts: RunOptions, labels: RunLabels, pairs: list[Pair], images: dict[str, str]) -> None:
+def _write_config(
+    opts: RunOptions, labels: RunLabels, pairs: list[Pair], images: dict[str, str], backend: Any = None
+) -> None:
     path = run_dir(opts.logs_dir, opts.run_name) / "config.json"
     previous = read_json(path)
     invocations = list(previous.get("invocations", [])) if isinstance(previous, dict) else []
@@ -218,10 +220,16 @@ def _write_config(opts: RunOptions, labels: RunLabels, pairs: list[Pair], images
         {
             **opts.describe(),
             "pairs": len(pairs),
-            "provenance": _provenance(opts, pairs, images),
+            "provenance": {**_provenance(opts, pairs, images), **_backend_settings(backend)},
             "invocations": invocations,
         },
     )
+
+
+def _backend_settings(backend: Any) -> dict[str, Any]:
+    """The isolation and limits the backend applies, as it reports them (``settings()``, optional)."""
+    settings = getattr(backend, "settings", None)
+    return {"backend_settings": settings()} if callable(settings) else {}
 
 
 def _execute(opts: RunOptions) -> dict[str, Any]:
@@ -234,7 +242,12 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
             opts.dataset_dir, subset=opts.subset, repo=opts.repo, task_id=opts.task_id, features=opts.features
         )
     backend_options = {k: v for k, v in (opts.config.get("backend") or {}).items() if k != "name"}
-    backend = get_backend(opts.backend, **backend_options)
+    try:
+        backend = get_backend(opts.backend, **backend_options)
+    except ConfigError as exc:
+        if opts.agent_config_path:  # the options come from that file's `backend:` section
+            raise ConfigError(f"{opts.agent_config_path}: {exc}") from exc
+        raise
     preflight = getattr(runner_cls, "preflight", None)
     if callable(preflight):  # the agent's own checks (API key, model), before any sandbox starts
         import inspect
@@ -291,7 +304,7 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
         connector_url=connector_url,
         messaging=messaging,
     )
-    _write_config(opts, labels, pairs, ctx.images)
+    _write_config(opts, labels, pairs, ctx.images, backend)
     reporter.start(opts, total=len(units), skipped=skipped, run_path=rdir, connector=connector_url)
 
     evaluations = EvalPool(opts, backend, labels, evaluator, reporter) if opts.auto_eval else None
@@ -317,7 +330,7 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
         if messaging is not None:
             messaging.close()
     if ctx.images:  # record the image ids resolved during the run
-        _write_config(opts, labels, pairs, ctx.images)
+        _write_config(opts, labels, pairs, ctx.images, backend)
     summary = summarize(rdir, extra={"wall_time_s": round(time.monotonic() - started, 3), "interrupted": interrupted})
     reporter.final(summary, rdir, interrupted=interrupted, skipped=skipped)
     return summary

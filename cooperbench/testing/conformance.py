@@ -51,7 +51,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -65,11 +65,12 @@ from cooperbench.backends.base import (
     Mount,
     RunLabels,
     Sandbox,
+    SandboxPurpose,
 )
 from cooperbench.dataset import Task, load_task, load_tasks
 from cooperbench.errors import SandboxError
 
-__all__ = ["CHECKS", "BackendConformance", "Subject", "default_task"]
+__all__ = ["CHECKS", "BackendConformance", "BackendSuite", "Subject", "default_task"]
 
 TASK_ENV = "COOPERBENCH_CONFORMANCE_TASK"
 GIT_IDENTITY = {
@@ -118,17 +119,25 @@ class Subject:
 
         return read_base_commit(self.task)
 
+    label_prefix: ClassVar[str] = "conformance"
+    purpose: ClassVar[SandboxPurpose] = "check"
+
     def labels(self) -> RunLabels:
         """Labels of a new run, remembered so :meth:`close` can sweep what a failed check left."""
-        labels = RunLabels(f"conformance-{secrets.token_hex(4)}")
+        labels = RunLabels(f"{self.label_prefix}-{secrets.token_hex(4)}")
         self.run_names.append(labels.run_name)
         return labels
 
     @contextlib.contextmanager
-    def sandbox(self, run: RunLabels | None = None, mounts: Sequence[Mount] = ()) -> Iterator[Sandbox]:
-        """A sandbox of ``run`` (a new run by default), with ``mounts`` (passed only when non-empty)."""
+    def sandbox(
+        self, run: RunLabels | None = None, mounts: Sequence[Mount] = (), image: str | None = None
+    ) -> Iterator[Sandbox]:
+        """A sandbox of ``run`` (a new run by default) from ``image`` (the subject's), with ``mounts``.
+
+        ``mounts`` is passed to the backend only when non-empty.
+        """
         extra: dict[str, Any] = {"mounts": tuple(mounts)} if mounts else {}
-        box = self.backend.create_sandbox(self.image, run=run or self.labels(), purpose="check", **extra)
+        box = self.backend.create_sandbox(image or self.image, run=run or self.labels(), purpose=self.purpose, **extra)
         try:
             yield box
         finally:
@@ -530,24 +539,27 @@ def check_unknown_image_is_sandbox_error(s: Subject) -> None:
 CHECKS = {name.removeprefix("check_"): obj for name, obj in list(globals().items()) if name.startswith("check_")}
 
 
-class BackendConformance:
-    """Base class of a backend's conformance tests: subclass it and provide the ``backend`` fixture.
+class BackendSuite:
+    """What the backend suites share: the ``backend`` and ``task`` fixtures, and reasoned overrides only.
 
-    Fixtures are class-scoped classmethods (``@pytest.fixture(scope="class")`` over
-    ``@classmethod``): the backend and the resolved image are made once per class.
-
-    Overriding a ``test_*`` method requires ``@pytest.mark.xfail(reason=...)`` on the override.
+    A suite (a direct subclass) sets ``suite_kind``; a backend's subclass of a suite that
+    overrides one of its ``test_*`` methods must mark the override ``@pytest.mark.xfail(reason=...)``.
     """
+
+    suite_kind = "a suite test"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "suite_kind" in vars(cls):
+            return  # a suite itself
+        suite: Any = next(k for k in cls.__mro__[1:] if "suite_kind" in vars(k))
         for name, value in vars(cls).items():
-            if not (name.startswith("test_") and hasattr(BackendConformance, name)):
+            if not (name.startswith("test_") and hasattr(suite, name)):
                 continue
             marks = getattr(value, "pytestmark", [])
             if not any(m.name == "xfail" and m.kwargs.get("reason") for m in marks):
                 raise TypeError(
-                    f"{cls.__qualname__}.{name} overrides a conformance test; mark the override "
+                    f"{cls.__qualname__}.{name} overrides {suite.suite_kind}; mark the override "
                     "@pytest.mark.xfail(reason='why this backend cannot pass it')"
                 )
 
@@ -560,6 +572,18 @@ class BackendConformance:
     @classmethod
     def task(cls) -> Task:
         return default_task()
+
+
+class BackendConformance(BackendSuite):
+    """Base class of a backend's conformance tests: subclass it and provide the ``backend`` fixture.
+
+    Fixtures are class-scoped classmethods (``@pytest.fixture(scope="class")`` over
+    ``@classmethod``): the backend and the resolved image are made once per class.
+
+    Overriding a ``test_*`` method requires ``@pytest.mark.xfail(reason=...)`` on the override.
+    """
+
+    suite_kind = "a conformance test"
 
     @pytest.fixture(scope="class")
     @classmethod

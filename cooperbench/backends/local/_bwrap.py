@@ -2,8 +2,12 @@
 
 Every command runs in a fresh ``bwrap`` with its own PID namespace: when the command (or a
 timeout) ends, the namespace's init dies and the kernel kills every process left in it, so
-nothing a command started outlives it. The host is visible read-only, top-level directory
-by top-level directory (``--ro-bind / /`` would leave no place to mount ``/workspace``).
+nothing a command started outlives it.
+
+Two views of the host: :func:`isolated_argv` (agent and evaluation sandboxes) shows only an
+allowlist of it (:mod:`._hostview`); :func:`sandbox_argv` (template builds, which run the
+dataset's own trusted ``setup.sh`` and need the user's git mirrors) shows the whole host
+read-only, top-level directory by top-level directory.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cooperbench.backends.base import Mount
+from cooperbench.backends.local import _hostview
 from cooperbench.errors import SandboxError
 
-__all__ = ["Bind", "Completed", "find_bwrap", "mount_binds", "probe", "run", "sandbox_argv", "sandbox_env"]
+__all__ = [
+    "Bind",
+    "Completed",
+    "find_bwrap",
+    "isolated_argv",
+    "mount_binds",
+    "probe",
+    "run",
+    "sandbox_argv",
+    "sandbox_env",
+]
 
 INSTALL_HINT = (
     "the local backend runs sandboxes with bubblewrap. Install it: `sudo apt-get install bubblewrap` "
@@ -89,13 +104,17 @@ class Bind:
 
 @dataclass
 class Completed:
-    """What a finished (or killed) process left: raw output, status, whether it timed out."""
+    """What a finished (or killed) process left: raw output, status, whether it timed out.
+
+    ``limit`` names the resource limit the harness ended it for (``"pids"``), if any.
+    """
 
     stdout: bytes
     stderr: bytes
     returncode: int
     timed_out: bool
     duration: float
+    limit: str | None = None
 
 
 def mount_binds(mounts: Sequence[Mount]) -> tuple[Bind, ...]:
@@ -115,7 +134,7 @@ def mount_binds(mounts: Sequence[Mount]) -> tuple[Bind, ...]:
                 f"local backend: cannot mount {mount.source} at {mount.target}: no such file or directory"
             )
         top = Path(mount.target).parts[1]
-        if mount.target in _OWN_ROOTS or (top not in SANDBOX_PATHS and os.path.lexists(f"/{top}")):
+        if mount.target in _OWN_ROOTS or top in _hostview.os_top_dirs() or mount.target in ("/var", "/var/tmp"):
             raise SandboxError(
                 f"local backend: cannot mount {mount.source} at {mount.target}: the target must lie outside the "
                 "host directories a sandbox sees read-only and must not replace /workspace, /patches or /tmp "
@@ -136,6 +155,7 @@ def sandbox_env(*, home: str, path_prefix: Sequence[str] = ()) -> dict[str, str]
     host_path = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p and p != own_bin]
     env["PATH"] = os.pathsep.join([*path_prefix, *host_path])
     env.setdefault("LANG", "C.UTF-8")
+    env.update(_hostview.toolchain_env())
     env.update({"HOME": home, "TMPDIR": "/tmp"})
     return env
 
@@ -236,6 +256,43 @@ def sandbox_argv(
         argv += ["--bind" if bind.writable else "--ro-bind", str(bind.src), bind.dest]
     for harness in harness_paths():
         argv += ["--ro-bind", harness, harness]
+    argv += ["--chdir", cwd, "--", *command]
+    return argv
+
+
+def isolated_argv(
+    bwrap: str,
+    binds: Sequence[Bind],
+    command: Sequence[str],
+    *,
+    cwd: str,
+    view: Sequence[str],
+    unshare_net: bool,
+    prefix: Sequence[str] = (),
+) -> list[str]:
+    """The command line of one command in an agent or evaluation sandbox.
+
+    Args:
+        bwrap: path of the bwrap binary.
+        binds: the sandbox's own directories and its mounts, in mount order.
+        command: argv run inside.
+        cwd: working directory inside the sandbox.
+        view: the sandbox's view of the host (:func:`._hostview.host_view_args`, computed once
+            per sandbox: finding the host's sockets reads the kernel's tables).
+        unshare_net: give the command a network namespace of its own (no network at all);
+            ``False`` keeps the caller's, which ``prefix`` may have entered.
+        prefix: argv the bwrap command runs under (entering cgroups, a network namespace).
+    """
+    argv = [*prefix, bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session"]
+    if unshare_net:
+        argv.append("--unshare-net")
+    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/run", "--dir", "/var", "--tmpfs", "/var/tmp"]
+    argv += ["--symlink", "../run", "/var/run"]
+    argv += view
+    for bind in binds:
+        argv += ["--bind" if bind.writable else "--ro-bind", str(bind.src), bind.dest]
+    if os.geteuid() == 0:
+        argv += ["--cap-drop", "ALL"]
     argv += ["--chdir", cwd, "--", *command]
     return argv
 

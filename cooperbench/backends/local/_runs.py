@@ -101,9 +101,26 @@ def list_runs(runs_root: Path, run_name: str | None = None) -> list[RunRecord]:
 
 
 def run_processes(path: Path) -> list[int]:
-    """Pids of the bwrap processes whose mounts come from ``path``."""
+    """Pids of the processes of the run directory ``path``.
+
+    Its bwrap processes (their mounts come from ``path``), the holders of its sandboxes'
+    network namespaces (named after their sandbox), and the slirp4netns processes of those.
+    """
+    from cooperbench.backends.local._network import HOLDER_MARK, slirp_processes
+
     prefix = f"{path}/"
     pids = []
+    for pid, argv in process_argvs():
+        if not any(a.startswith(prefix) for a in argv[1:]):
+            continue
+        if os.path.basename(argv[0]) == "bwrap" or HOLDER_MARK in argv:
+            pids.append(pid)
+    return pids + slirp_processes(set(pids))
+
+
+def process_argvs() -> list[tuple[int, list[str]]]:
+    """``(pid, argv)`` of every process this user may see."""
+    found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -111,9 +128,9 @@ def run_processes(path: Path) -> list[int]:
             argv = Path(entry.path, "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
         except OSError:
             continue
-        if argv and os.path.basename(argv[0]) == "bwrap" and any(a.startswith(prefix) for a in argv[1:]):
-            pids.append(int(entry.name))
-    return pids
+        if argv and argv[0]:
+            found.append((int(entry.name), argv))
+    return found
 
 
 def describe(record: RunRecord) -> list[str]:
@@ -121,7 +138,7 @@ def describe(record: RunRecord) -> list[str]:
     label = f"run {record.run_name!r} ({record.run_id})"
     items = [f"{label}: sandbox {p.name} at {p}" for p in _children(record.path / "sandboxes")]
     items += [f"{label}: git repository {p.name} at {p}" for p in _children(record.path / "git")]
-    items += [f"{label}: bwrap process {pid}" for pid in run_processes(record.path)]
+    items += [f"{label}: sandbox process {pid}" for pid in run_processes(record.path)]
     items.append(f"{label}: run directory {record.path}")
     return items
 
@@ -144,6 +161,9 @@ def sweep(runs_root: Path, *, run_name: str | None = None, stale_only: bool = Fa
         for pid in run_processes(record.path):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        from cooperbench.backends.local._limits import sweep_cgroups
+
+        items += sweep_cgroups(runs_root, record.path.name)
         remove_tree(record.path)
         removed += items
     return removed
@@ -195,6 +215,9 @@ class RunDirs:
                 return
             self._refs.pop(path, None)
             remove_tree(path)
+        from cooperbench.backends.local._limits import sweep_cgroups
+
+        sweep_cgroups(path.parent, path.name)  # the run's (now empty) cgroup directories
 
 
 def _create(path: Path, labels: RunLabels) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import subprocess
 import threading
@@ -9,7 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cooperbench.backends.base import REPO_DIR, ExecResult
-from cooperbench.backends.local import _bwrap
+from cooperbench.backends.local import _bwrap, _hostview
+from cooperbench.backends.local._limits import PIDS_WATCH, Limits, SandboxCgroup
+from cooperbench.backends.local._network import SandboxNetwork
 from cooperbench.backends.local._runs import remove_tree
 from cooperbench.errors import SandboxError
 
@@ -33,7 +36,8 @@ class LocalSandbox:
 
     Its directories live under ``root`` on the host (``workspace``, ``patches``, ``tmp``) and
     are mounted at ``/workspace``, ``/patches`` and ``/tmp``; ``mounts`` (its pair's git
-    repository, ...) are bound after them.
+    repository, ...) are bound after them. ``network`` is its own network namespace (``None``:
+    none at all, or the host's when ``share_host_net``); ``cgroup`` holds its resource limits.
     """
 
     def __init__(
@@ -44,19 +48,23 @@ class LocalSandbox:
         mounts: tuple[_bwrap.Bind, ...],
         bwrap: str,
         python: bool,
-        hide: tuple[Path, ...],
         env: dict[str, str] | None = None,
         path_prefix: tuple[str, ...] | None = None,
-        ro_paths: tuple[Path, ...] = (),
+        ro_paths: tuple[Path | str, ...] = (),
         default_timeout: float | None,
-        share_net: bool,
+        network: SandboxNetwork | None,
+        share_host_net: bool,
+        cgroup: SandboxCgroup,
         release: Callable[[], None],
     ) -> None:
         self.id = sandbox_id
         self.root = root
         self._bwrap = bwrap
-        self._hide = hide
-        self._share_net = share_net
+        # The template's interpreter and toolchains are part of the host view, read-only at their host path.
+        self._view = tuple(_hostview.host_view_args([str(p) for p in ro_paths]))
+        self._network = network
+        self._share_host_net = share_host_net
+        self._cgroup = cgroup
         self._default_timeout = default_timeout
         self._release = release
         self._binds = (
@@ -64,9 +72,8 @@ class LocalSandbox:
             _bwrap.Bind(root / "patches", "/patches"),
             _bwrap.Bind(root / "tmp", "/tmp"),
             *mounts,
-            # The template's interpreter and toolchains, read-only at their host path.
-            *(_bwrap.Bind(p, str(p), writable=False) for p in ro_paths),
         )
+        self._prefix = [*cgroup.enter_argv(), *(network.enter_argv() if network is not None else [])]
         if path_prefix is None:  # a template without environment metadata
             path_prefix = (VENV_BIN, TASK_BIN) if python else (TASK_BIN,)
         self._env = _bwrap.sandbox_env(home=HOME, path_prefix=list(path_prefix))
@@ -75,6 +82,7 @@ class LocalSandbox:
         self._env.update(env or {})
         self._lock = threading.Lock()
         self._procs: set[subprocess.Popen[bytes]] = set()
+        self._over_limit: set[subprocess.Popen[bytes]] = set()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -92,10 +100,15 @@ class LocalSandbox:
         argv = ["bash", "-c", command] if isinstance(command, str) else [str(a) for a in command]
         if not argv:
             raise SandboxError(f"sandbox {self.id}: empty command")
+        before = self._cgroup.counters()
         done = self._run(
             argv, timeout=timeout if timeout is not None else self._default_timeout, env=env, cwd=cwd or REPO_DIR
         )
-        return ExecResult(done.stdout.decode("utf-8", errors="replace"), done.returncode, done.timed_out, done.duration)
+        output = done.stdout.decode("utf-8", errors="replace")
+        limit = done.limit or self._cgroup.exceeded(before)
+        if limit is not None:
+            output += _limit_notice(limit, self._cgroup.limits, ended=done.limit is not None)
+        return ExecResult(output, done.returncode, done.timed_out, done.duration, resource_limit=limit)
 
     def write_file(self, path: str, data: bytes | str, *, mode: int = 0o644) -> None:
         """Create or replace a file; see :meth:`cooperbench.backends.base.Sandbox.write_file`."""
@@ -138,6 +151,9 @@ class LocalSandbox:
         try:
             for proc in procs:
                 _bwrap.kill(proc)
+            if self._network is not None:
+                self._network.close()
+            self._cgroup.remove()
             remove_tree(self.root)
         except Exception:  # cleanup must never raise; a leftover is swept by `cooperbench cleanup`
             log.warning("local sandbox %s: cleanup of %s failed", self.id, self.root, exc_info=True)
@@ -161,19 +177,51 @@ class LocalSandbox:
     ) -> _bwrap.Completed:
         if self._closed or not self.root.is_dir():
             raise SandboxError(f"sandbox {self.id} is gone ({self.root} was cleaned up); create a new sandbox")
-        full = _bwrap.sandbox_argv(self._bwrap, self._binds, argv, cwd=cwd, hide=self._hide, share_net=self._share_net)
+        full = _bwrap.isolated_argv(
+            self._bwrap,
+            self._binds,
+            argv,
+            cwd=cwd,
+            view=self._view,
+            unshare_net=self._network is None and not self._share_host_net,
+            prefix=self._prefix,
+        )
+        started: list[subprocess.Popen[bytes]] = []
+        watches: dict[subprocess.Popen[bytes], int] = {}
+        watch_pids = "pids" in self._cgroup.dirs
+
+        def start(proc: subprocess.Popen[bytes]) -> None:
+            started.append(proc)
+            self._track(proc)
+            if watch_pids:
+                watches[proc] = PIDS_WATCH.add(self._cgroup, lambda: self._end_over_limit(proc))
+
+        def end(proc: subprocess.Popen[bytes]) -> None:
+            if proc in watches:
+                PIDS_WATCH.remove(watches.pop(proc))
+            self._untrack(proc)
+
         done = _bwrap.run(
             full,
             env={**self._env, **(env or {})},
             timeout=timeout,
             stdin=stdin,
             merge_stderr=merge_stderr,
-            on_start=self._track,
-            on_end=self._untrack,
+            on_start=start,
+            on_end=end,
         )
         if self._closed or not self.root.is_dir():
             raise SandboxError(f"sandbox {self.id} was cleaned up while a command ran in it")
-        return done
+        with self._lock:
+            ended = [p for p in started if p in self._over_limit]
+            self._over_limit.difference_update(started)
+        return dataclasses.replace(done, limit="pids") if ended else done
+
+    def _end_over_limit(self, proc: subprocess.Popen[bytes]) -> None:
+        """The sandbox hit its process limit while ``proc`` ran: end it (a fork bomb never ends by itself)."""
+        with self._lock:
+            self._over_limit.add(proc)
+        _bwrap.kill(proc)
 
     def _track(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
@@ -185,3 +233,14 @@ class LocalSandbox:
     def _untrack(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
             self._procs.discard(proc)
+
+
+def _limit_notice(limit: str, limits: Limits, *, ended: bool) -> str:
+    """The line appended to a command's output when the sandbox's limits stopped it."""
+    if limit == "pids":
+        what = f"the sandbox reached its process limit ({limits.pids} processes and threads)"
+    else:
+        size = f"{limits.memory / (1 << 20):.0f} MiB" if limits.memory else "its limit"
+        what = f"the sandbox ran out of memory ({size}); the kernel killed a process"
+    action = "; the command was ended" if ended else ""
+    return f"\n[cooperbench] {what}{action} (backend options `pids`, `memory`, `cpus` set the limits)\n"

@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from cooperbench.backends.base import Mount, RunLabels, SandboxPurpose
 from cooperbench.backends.local import _bwrap
 from cooperbench.backends.local._gitserver import LocalGitServer
+from cooperbench.backends.local._limits import SandboxCgroup, parse_limits
+from cooperbench.backends.local._network import NetworkMode, SandboxNetwork, parse_network
 from cooperbench.backends.local._paths import cache_root
 from cooperbench.backends.local._runs import RunDirs, describe, list_runs, remove_tree, sweep
 from cooperbench.backends.local._sandbox import LocalSandbox
@@ -36,16 +39,27 @@ class LocalBackend:
 
     Inside a sandbox the repository is at ``/workspace/repo``, patches at ``/patches``, and
     ``/tmp`` is private; for Python tasks ``/workspace/.venv`` comes first on ``PATH``, and the
-    task's ``runner.sh`` is on ``PATH`` too. The rest of the host is visible read-only (the
-    cache directory and container-engine sockets hidden), and every command runs in its own PID
-    namespace, so nothing it starts outlives it. This keeps agents from writing to the host; it
-    is not a security boundary against a hostile agent (the network is shared).
+    task's ``runner.sh`` is on ``PATH`` too. Of the host, a sandbox sees an allowlist only: the
+    operating system and the toolchains read-only (see :mod:`._hostview`), never the dataset,
+    logs, cache, harness, ``/root`` or ``/home``, nor any host unix socket. Each command runs
+    in its own PID namespace (nothing it starts outlives it), in the sandbox's own network
+    namespace (outbound access through slirp4netns; the host's loopback and addresses
+    unreachable), and in the sandbox's cgroups (memory, process and CPU limits).
+    docs/security.md says what this guards against and what it does not.
 
     Args:
         cache_dir: where templates and run resources live; default ``$COOPERBENCH_CACHE_DIR``,
             else ``~/.cache/cooperbench``.
         default_timeout: seconds a command may run when ``exec`` is given no timeout.
-        network: keep the host network inside sandboxes (``False`` cuts it off).
+        network: ``True`` (default): the sandbox's own network namespace with outbound access;
+            ``False``: no network at all; ``"host"``: the host's network (loopback services,
+            abstract sockets and every port of the host reachable), with a warning.
+        memory: memory per sandbox (``"8g"``, ``"512m"``, bytes; ``None``: no limit).
+        pids: processes and threads per sandbox (``None``: no limit).
+        cpus: CPUs per sandbox (fractions allowed; ``None``: no limit).
+
+    Raises:
+        ConfigError: an option has a wrong value (the message names it).
     """
 
     name = "local"
@@ -55,13 +69,29 @@ class LocalBackend:
         *,
         cache_dir: str | os.PathLike[str] | None = None,
         default_timeout: float | None = 3600.0,
-        network: bool = True,
+        network: bool | str = True,
+        memory: str | int | None = "8g",
+        pids: int | None = 4096,
+        cpus: float | None = 2.0,
     ) -> None:
         self.cache_dir = cache_root(cache_dir)
         self.templates_dir = self.cache_dir / "templates"
         self.runs_dir = self.cache_dir / "runs"
         self.default_timeout = default_timeout
-        self.network = network
+        self.network: NetworkMode = parse_network(network)
+        self.limits = parse_limits(memory, pids, cpus)
+        if self.network == "host":
+            warnings.warn(
+                "local backend: `network: host` shares the host's network with every sandbox: agents can reach "
+                "the host's loopback services (Redis, the LLM endpoint, databases), its abstract unix sockets "
+                "and every port it listens on. Use it only with agents you trust",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def settings(self) -> dict[str, Any]:
+        """The isolation and limits sandboxes get (recorded in the run's config.json)."""
+        return {"network": self.network, **self.limits.describe(), "default_timeout": self.default_timeout}
 
     def __repr__(self) -> str:
         return f"LocalBackend(cache_dir={str(self.cache_dir)!r})"
@@ -105,10 +135,14 @@ class LocalBackend:
         run_dir = _RUN_DIRS.acquire(self.runs_dir, run)
         sandbox_id = f"{purpose}-{secrets.token_hex(4)}"
         root = run_dir / "sandboxes" / sandbox_id
+        network: SandboxNetwork | None = None
+        cgroup: SandboxCgroup | None = None
         try:
             root.mkdir(parents=True)
             (root / "patches").mkdir()
             (root / "tmp").mkdir()
+            if self.network == "isolated":
+                network = SandboxNetwork(root)  # comes up while the workspace is copied
             copies = [["cp", "-a", "--reflink=auto", str(template.workspace), str(root / "workspace")]]
             if template.shared.is_dir():
                 # The task environment: hard links to files no sandbox can change (see Template.shared).
@@ -118,7 +152,16 @@ class LocalBackend:
                 copy = subprocess.run(argv, capture_output=True, text=True, check=False)
                 if copy.returncode != 0:
                     raise SandboxError(f"cannot copy the template {template.path} to {root}: {copy.stderr.strip()}")
+            cgroup = SandboxCgroup(
+                self.limits, runs_dir=self.runs_dir, run_dir_name=run_dir.name, sandbox_id=sandbox_id
+            )
+            if network is not None:
+                network.wait_ready()
         except BaseException as exc:
+            if network is not None:
+                network.close()
+            if cgroup is not None:
+                cgroup.remove()
             remove_tree(root)
             _RUN_DIRS.release(run_dir)
             if isinstance(exc, OSError):
@@ -133,9 +176,10 @@ class LocalBackend:
             env=template.env,
             path_prefix=template.path_prefix,
             ro_paths=template.ro_paths,
-            hide=(Path(os.path.realpath(self.cache_dir)),),
             default_timeout=self.default_timeout,
-            share_net=self.network,
+            network=network,
+            share_host_net=self.network == "host",
+            cgroup=cgroup,
             release=lambda: _RUN_DIRS.release(run_dir),
         )
 
@@ -229,3 +273,4 @@ class LocalBackend:
                 "cache cleared?); call resolve_image(task) again to rebuild it"
             )
         return load_template(path)
+

@@ -1,0 +1,212 @@
+"""What of the host a local sandbox sees: an allowlist, never the whole host minus a few paths.
+
+A sandbox's root is an empty tmpfs (bubblewrap's) holding only:
+
+- the operating system, read-only: ``/usr`` (and the merged-usr links ``/bin``, ``/lib``, ...),
+  ``/etc`` and ``/opt``, each minus what only root may read (``/etc/shadow``, private keys:
+  files without the world-read bit, directories without world read and search), and ``/sys``;
+- the toolchains tasks run with, read-only at their host paths: the harness's interpreter
+  installation, pyenv's root, rustup's home and cargo's ``bin`` (which live under ``/root``
+  on many machines), and the paths a template lists in its ``ro_paths``;
+- the sandbox's own directories (``/workspace``, ``/patches``, ``/tmp``, a fresh ``/run``,
+  ``/var/tmp``, ``/dev``, ``/proc``) and its mounts.
+
+Nothing else exists inside: not the dataset, the logs, the cache, the harness checkout,
+``/root``, ``/home``, the host's ``/tmp``, ``/var`` or ``/run``. Host unix sockets are found
+from the kernel's socket tables (``/proc/<pid>/net/unix`` of every network namespace), not from
+a list of known paths, and any that lies in a visible directory is covered with ``/dev/null``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import stat
+import sys
+import sysconfig
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+__all__ = ["OS_DIRS", "hidden_sockets", "host_view_args", "os_top_dirs", "toolchain_env", "toolchain_paths"]
+
+# Top-level host directories shown read-only (when they exist).
+OS_DIRS = ("usr", "etc", "opt", "sys")
+# Merged-usr names: a symlink on modern systems, else a directory shown read-only like /usr.
+_USR_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# Directories below which only root-readable entries are searched for and hidden. /usr holds
+# no secrets by design, and walking it (hundreds of thousands of files) would cost seconds.
+_SCRUBBED = ("/etc", "/opt")
+_SCRUB_DEPTH = {"/etc": 8, "/opt": 3}
+
+
+def os_top_dirs() -> frozenset[str]:
+    """Names of the top-level host directories a sandbox sees read-only."""
+    return frozenset(name for name in (*OS_DIRS, *_USR_LINKS) if os.path.lexists(f"/{name}"))
+
+
+@functools.lru_cache(maxsize=1)
+def _os_args() -> tuple[str, ...]:
+    args: list[str] = []
+    for name in _USR_LINKS:
+        path = f"/{name}"
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for name in OS_DIRS:
+        if os.path.isdir(f"/{name}"):
+            args += ["--ro-bind", f"/{name}", f"/{name}"]
+    for top in _SCRUBBED:
+        for path, is_dir in _root_only(top, _SCRUB_DEPTH[top]):
+            args += ["--tmpfs", path] if is_dir else ["--ro-bind", "/dev/null", path]
+    # /etc entries that point into the host's /run or /var (resolv.conf under systemd-resolved):
+    # the file they name is shown at that path inside the sandbox's own /run.
+    for entry in _scandir("/etc"):
+        if entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            if Path(target).parts[1:2] in (("run",), ("var",)) and _world_readable_file(target):
+                args += ["--ro-bind", target, target]
+    return tuple(args)
+
+
+def _scandir(path: str) -> list[os.DirEntry[str]]:
+    try:
+        return list(os.scandir(path))
+    except OSError:
+        return []
+
+
+def _world_readable_file(path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & stat.S_IROTH)
+
+
+def _root_only(top: str, depth: int) -> list[tuple[str, bool]]:
+    """Entries under ``top`` that another user could not read: (path, is a directory)."""
+    found: list[tuple[str, bool]] = []
+    stack = [(top, 0)]
+    while stack:
+        path, level = stack.pop()
+        for entry in _scandir(path):
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if (st.st_mode & (stat.S_IROTH | stat.S_IXOTH)) != (stat.S_IROTH | stat.S_IXOTH):
+                    found.append((entry.path, True))
+                elif level < depth:
+                    stack.append((entry.path, level + 1))
+            elif not st.st_mode & stat.S_IROTH:
+                found.append((entry.path, False))
+    return sorted(found)
+
+
+def _under(path: str, roots: Iterable[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def _is_os_path(path: str) -> bool:
+    parts = Path(path).parts
+    return len(parts) > 1 and parts[1] in (*OS_DIRS, *_USR_LINKS)
+
+
+@functools.lru_cache(maxsize=1)
+def toolchain_paths() -> tuple[str, ...]:
+    """Host directories outside the operating system that hold the interpreters and toolchains.
+
+    The harness's interpreter installation (task virtualenvs are made from it), pyenv's root,
+    rustup's home and cargo's ``bin``, and, while task virtualenvs still borrow the harness's
+    packages through ``_cooperbench_harness.pth``, the harness's own ``site-packages``
+    (only those directories: the harness checkout around them stays hidden).
+    """
+    home = Path.home()
+    found: list[str] = []
+
+    def add(path: str | os.PathLike[str] | None) -> None:
+        if path:
+            real = os.path.realpath(path)
+            if os.path.isdir(real) and not _is_os_path(real) and real != "/":
+                found.append(real)
+
+    add(sys.base_prefix)
+    add(os.environ.get("PYENV_ROOT") or home / ".pyenv")
+    add(os.environ.get("RUSTUP_HOME") or home / ".rustup")
+    add(Path(os.environ.get("CARGO_HOME") or home / ".cargo") / "bin")
+    if sys.prefix != sys.base_prefix:
+        for key in ("purelib", "platlib"):
+            add(sysconfig.get_paths()[key])
+    # Keep the outermost of nested paths (the harness interpreter may live inside pyenv's root).
+    unique = sorted(dict.fromkeys(found), key=len)
+    return tuple(p for i, p in enumerate(unique) if not _under(p, unique[:i]))
+
+
+def toolchain_env() -> dict[str, str]:
+    """Variables the toolchains need once ``$HOME`` is the sandbox's (rustup finds its home)."""
+    env = {}
+    rustup = os.path.realpath(os.environ.get("RUSTUP_HOME") or Path.home() / ".rustup")
+    if os.path.isdir(rustup):
+        env["RUSTUP_HOME"] = rustup
+    pyenv = os.path.realpath(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    if os.path.isdir(pyenv):
+        env["PYENV_ROOT"] = pyenv
+    return env
+
+
+def _netns_ids() -> dict[str, int]:
+    """One pid per network namespace of the host (sockets are listed per namespace)."""
+    seen: dict[str, int] = {}
+    for entry in _scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                seen.setdefault(os.readlink(f"/proc/{entry.name}/ns/net"), int(entry.name))
+            except OSError:
+                continue
+    return seen
+
+
+def hidden_sockets(visible: Sequence[str]) -> list[str]:
+    """Host unix socket files that lie under ``visible`` directories.
+
+    Every bound (named) unix socket of every network namespace is listed by the kernel in
+    ``/proc/<pid>/net/unix``; a path there is the binder's view, so it is checked on the host
+    (it must exist here as a socket) before it is hidden.
+    """
+    found = set()
+    for pid in _netns_ids().values():
+        try:
+            lines = Path(f"/proc/{pid}/net/unix").read_text(errors="replace").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split(None, 7)
+            if len(fields) == 8 and fields[7].startswith("/"):
+                found.add(fields[7])
+    sockets = []
+    for path in sorted(found):
+        real = os.path.realpath(path)
+        if not _under(real, visible):
+            continue
+        try:
+            if stat.S_ISSOCK(os.stat(real).st_mode):
+                sockets.append(real)
+        except OSError:
+            continue
+    return sockets
+
+
+def host_view_args(ro_paths: Sequence[str] = ()) -> list[str]:
+    """bwrap arguments that build the sandbox's view of the host (see the module docstring)."""
+    args = list(_os_args())
+    tools = [p for p in dict.fromkeys([*toolchain_paths(), *map(os.path.realpath, ro_paths)]) if os.path.exists(p)]
+    for path in tools:
+        args += ["--ro-bind", path, path]
+    visible = [f"/{name}" for name in OS_DIRS if os.path.isdir(f"/{name}")] + tools
+    for sock in hidden_sockets(visible):
+        args += ["--ro-bind", "/dev/null", sock]
+    return args
