@@ -162,11 +162,17 @@ class ResourceHogAgent:
 
     def run(self, task: str, image: str, *, agent_id: str = "agent", config: Any = None, **kwargs: Any) -> AgentResult:
         hog = config["task"]["pair_features"] == [1, 2] and agent_id == "agent1"
+        assert "task_dir" not in config["task"] and "dataset_dir" not in config["task"], "no path into the dataset"
+        gold = DATASET / "minicalc_task" / "task2" / "feature1" / "feature.patch"
         with SandboxEnvironment(image) as env:
             base = base_commit(env)
             steps = []
             for command in [FORK_BOMB, MEMORY_HOG] if hog else []:
                 steps.append({"role": "tool", "command": command, **env.execute(command, timeout=120)})
+            # What a curious agent would try: its own run's logs and the dataset's gold patch.
+            peek = env.execute(f"for p in {kwargs['log_dir']} {gold}; do test -e $p && echo VISIBLE $p; done; true")
+            if "VISIBLE" in peek["output"]:
+                raise AssertionError(f"the sandbox sees the run's logs or the dataset: {peek['output'][:500]}")
             env.execute(f"echo {agent_id} > {agent_id}.txt")
             return AgentResult(
                 status="Submitted", patch=working_tree_patch(env, base), steps=len(steps), messages=steps

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import logging
 import os
 import shutil
 import signal
@@ -88,6 +90,8 @@ _FORWARD = frozenset(
     }
 )
 _FORWARD_PREFIXES = ("PIP_", "UV_")
+
+log = logging.getLogger(__name__)
 
 # After a kill, how long to wait for the pipes to close before giving up on the output.
 _KILL_GRACE = 5.0
@@ -327,15 +331,22 @@ def run(
     merge_stderr: bool = True,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
     on_end: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    cgroups: Sequence[Path] = (),
+    bwrap_at: int = 0,
 ) -> Completed:
     """Run ``argv`` to completion; on timeout kill its process group and keep the output so far.
+
+    Args:
+        cgroups: cgroup directories the sandboxed command must run in. bwrap (``argv[bwrap_at]``)
+            reports its sandbox's init process and waits (``--info-fd``, ``--block-fd``) while
+            the init is moved into them, so everything the command forks is inside from the start.
 
     Raises:
         SandboxError: the process cannot be started.
     """
     for attempt in range(1, _MOUNT_RACE_TRIES + 1):
         done = _run_once(argv, env=env, timeout=timeout, stdin=stdin, merge_stderr=merge_stderr,
-                         on_start=on_start, on_end=on_end)  # fmt: skip
+                         on_start=on_start, on_end=on_end, cgroups=cgroups, bwrap_at=bwrap_at)  # fmt: skip
         first_line = (done.stdout if merge_stderr else done.stderr).split(b"\n", 1)[0]
         if not (done.returncode == 1 and first_line.startswith(b"bwrap: ") and _MOUNT_RACE in first_line):
             return done
@@ -352,8 +363,16 @@ def _run_once(
     merge_stderr: bool,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None,
     on_end: Callable[[subprocess.Popen[bytes]], None] | None,
+    cgroups: Sequence[Path] = (),
+    bwrap_at: int = 0,
 ) -> Completed:
     started = time.monotonic()
+    fds: tuple[int, ...] = ()
+    if cgroups:
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe()
+        fds = (info_w, block_r)
+        argv = [*argv[: bwrap_at + 1], "--info-fd", str(info_w), "--block-fd", str(block_r), *argv[bwrap_at + 1 :]]
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -362,9 +381,15 @@ def _run_once(
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             env=env,
             start_new_session=True,  # its own process group, killed as one
+            pass_fds=fds,
         )
     except OSError as exc:
         raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if cgroups:
+        _enter_cgroups(info_r, block_w, cgroups)
     if on_start is not None:
         on_start(proc)
     timed_out = False
@@ -392,6 +417,33 @@ def _run_once(
         timed_out,
         time.monotonic() - started,
     )
+
+
+def _enter_cgroups(info_r: int, block_w: int, cgroups: Sequence[Path]) -> None:
+    """Move the sandbox's init (bwrap reports its pid, then waits) into ``cgroups``, then let it go on."""
+    try:
+        raw = b""
+        while b"}" not in raw:
+            chunk = os.read(info_r, 4096)  # bwrap writes its status at once, or exits (EOF)
+            if not chunk:
+                break
+            raw += chunk
+        try:
+            child = int(json.loads(raw)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            return  # bwrap failed before starting the sandbox; its error is in its output
+        for path in cgroups:
+            try:
+                (path / "cgroup.procs").write_text(str(child))
+            except ProcessLookupError:
+                return
+            except OSError as exc:
+                log.warning("local backend: cannot move a command into %s (%s); it runs outside that limit", path, exc)
+    finally:
+        os.close(info_r)
+        with contextlib.suppress(OSError):
+            os.write(block_w, b"g")
+        os.close(block_w)
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:

@@ -6,10 +6,11 @@ the sandbox::
 
     <controller root>/cooperbench/<cache hash>/<run dir name>/<sandbox id>
 
-Each command moves itself into it before it starts bubblewrap (a two-line ``sh`` prefix), so
-nothing it forks escapes the limits. When the memory limit is hit, the kernel's OOM killer
-ends a process of that sandbox only; when the process limit is hit, forks fail, and the
-harness ends the command (a fork bomb never stops by itself). Either way the command's
+bubblewrap reports each command's sandbox init and waits while the harness moves it into
+them (``--info-fd``, ``--block-fd``), so nothing the command forks escapes the limits. When
+the memory limit is hit, the kernel's OOM killer ends a process of that sandbox only; when
+the process limit is hit, forks fail, and the harness ends the command (a fork bomb never
+stops by itself). Either way the command's
 result says so (:attr:`~cooperbench.backends.base.ExecResult.resource_limit`).
 
 Where no cgroup can be created (no root, no delegated cgroup v2 subtree), sandboxes run
@@ -24,7 +25,6 @@ import hashlib
 import logging
 import os
 import re
-import shlex
 import threading
 import time
 import warnings
@@ -217,15 +217,6 @@ class SandboxCgroup:
                 self._write("pids", "pids.max", str(lim.pids))
             if lim.cpus is not None:
                 self._write("cpu", "cpu.max", f"{max(1000, int(lim.cpus * 100000))} 100000")
-
-    def enter_argv(self) -> list[str]:
-        """A command prefix that moves the command into the sandbox's cgroups, then runs it."""
-        if not self.dirs:
-            return []
-        moves = " && ".join(
-            f"echo $$ > {shlex.quote(str(p / 'cgroup.procs'))}" for p in dict.fromkeys(self.dirs.values())
-        )
-        return ["sh", "-c", f'{moves} && exec "$@"', "cooperbench-limits"]
 
     def counters(self) -> dict[str, int]:
         """Cumulative OOM kills and refused forks of the sandbox."""

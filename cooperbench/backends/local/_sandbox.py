@@ -73,7 +73,8 @@ class LocalSandbox:
             _bwrap.Bind(root / "tmp", "/tmp"),
             *mounts,
         )
-        self._prefix = [*cgroup.enter_argv(), *(network.enter_argv() if network is not None else [])]
+        self._prefix = network.enter_argv() if network is not None else []
+        self._cgroups = tuple(dict.fromkeys(cgroup.dirs.values()))
         if path_prefix is None:  # a template without environment metadata
             path_prefix = (VENV_BIN, TASK_BIN) if python else (TASK_BIN,)
         self._env = _bwrap.sandbox_env(home=HOME, path_prefix=list(path_prefix))
@@ -209,6 +210,8 @@ class LocalSandbox:
             merge_stderr=merge_stderr,
             on_start=start,
             on_end=end,
+            cgroups=self._cgroups,
+            bwrap_at=len(self._prefix),
         )
         if self._closed or not self.root.is_dir():
             raise SandboxError(f"sandbox {self.id} was cleaned up while a command ran in it")
