@@ -227,9 +227,9 @@ def _write_config(
 
 
 def _backend_settings(backend: Any) -> dict[str, Any]:
-    """The isolation and limits the backend applies, as it reports them (``settings()``, optional)."""
-    settings = getattr(backend, "settings", None)
-    return {"backend_settings": settings()} if callable(settings) else {}
+    """The isolation and limits the backend applies, as it reports them (``describe()``, optional)."""
+    describe = getattr(backend, "describe", None)
+    return {"backend_settings": describe()} if callable(describe) else {}
 
 
 def _execute(opts: RunOptions) -> dict[str, Any]:

@@ -313,3 +313,31 @@ def test_network_option_false_cuts_the_network(tmp_path: Path, example_task: Tas
         assert interfaces == ["lo"], "only the loopback device exists"
     finally:
         box.cleanup()
+
+
+def test_team_remote_takes_pushes_but_not_hooks_or_config(backend: LocalBackend, example_task: Task) -> None:
+    # A file:// push runs receive-pack in the pusher's sandbox with the remote's hooks and config:
+    # a hook planted by one agent would run in its teammate's sandbox.
+    identity = {
+        "GIT_AUTHOR_NAME": "a",
+        "GIT_AUTHOR_EMAIL": "a@x",
+        "GIT_COMMITTER_NAME": "a",
+        "GIT_COMMITTER_EMAIL": "a@x",
+    }
+    run = RunLabels("team-remote")
+    server = backend.create_git_server(run=run)
+    box = backend.create_sandbox(backend.resolve_image(example_task), run=run, mounts=server.mounts)
+    try:
+        repo = server.url.removeprefix("file://")
+        pushed = box.exec(
+            f"git checkout -qb agent1 && git commit -q --allow-empty -m one && git push -q {server.url} agent1",
+            env=identity,
+        )
+        assert pushed.returncode == 0, pushed.output
+        for attempt in (f"echo evil > {repo}/hooks/post-update", f"git -C {repo} config core.hooksPath /tmp"):
+            assert box.exec(attempt).returncode != 0, f"{attempt!r} must fail"
+        assert not (server.path / "hooks" / "post-update").exists()
+        assert "hooksPath" not in (server.path / "config").read_text()
+    finally:
+        box.cleanup()
+        server.cleanup()

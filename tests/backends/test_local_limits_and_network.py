@@ -105,7 +105,7 @@ def test_a_bad_network_value_in_the_agent_config_names_the_key_and_the_file(tmp_
 def test_network_host_is_an_explicit_opt_in_with_a_warning(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="network: host.*loopback services"):
         backend = LocalBackend(cache_dir=tmp_path, network="host")
-    assert backend.settings()["network"] == "host"
+    assert backend.describe()["network"] == "host"
 
 
 def _with_listener() -> tuple[socket.socket, int]:

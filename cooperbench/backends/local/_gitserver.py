@@ -21,15 +21,23 @@ class LocalGitServer:
     Attributes:
         url: ``file:///git/<id>.git``, the repository as a sandbox created with :attr:`mounts`
             sees it (``git remote add team <url>``); in every other sandbox the path does not exist.
-        mounts: the repository, bound writable at ``/git/<id>.git``.
+        mounts: the repository at ``/git/<id>.git``: read-only but for ``objects/`` and ``refs/``,
+            which a push writes. A ``file://`` push runs git's receive-pack inside the pusher's
+            sandbox with the remote's hooks and config, so neither may be writable: an agent that
+            planted a hook there would run code in its teammate's sandbox.
         path: the repository on the host.
     """
 
     def __init__(self, *, server_id: str, path: Path, release: Callable[[], None]) -> None:
         self.id = server_id
         self.path = path
-        self.url = f"file:///git/{path.name}"
-        self.mounts = (Mount(path, f"/git/{path.name}", read_only=False),)
+        target = f"/git/{path.name}"
+        self.url = f"file://{target}"
+        self.mounts = (
+            Mount(path, target, read_only=True),
+            Mount(path / "objects", f"{target}/objects", read_only=False),
+            Mount(path / "refs", f"{target}/refs", read_only=False),
+        )
         self._release = release
         self._closed = False
         self._lock = threading.Lock()

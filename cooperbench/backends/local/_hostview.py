@@ -116,6 +116,17 @@ def _is_os_path(path: str) -> bool:
     return len(parts) > 1 and parts[1] in (*OS_DIRS, *_USR_LINKS)
 
 
+_PATH_SETTINGS = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "PIP_CERT",
+    "PIP_FIND_LINKS",
+)
+
+
 @functools.lru_cache(maxsize=1)
 def toolchain_paths() -> tuple[str, ...]:
     """Host directories outside the operating system that hold the interpreters and toolchains.
@@ -123,7 +134,9 @@ def toolchain_paths() -> tuple[str, ...]:
     The harness's interpreter installation (task virtualenvs are made from it), pyenv's root,
     rustup's home and cargo's ``bin``, and, while task virtualenvs still borrow the harness's
     packages through ``_cooperbench_harness.pth``, the harness's own ``site-packages``
-    (only those directories: the harness checkout around them stays hidden).
+    (only those directories: the harness checkout around them stays hidden); and the
+    certificate bundles and wheel folders that forwarded settings (``SSL_CERT_FILE``,
+    ``PIP_CERT``, ``PIP_FIND_LINKS``, ...) name.
     """
     home = Path.home()
     found: list[str] = []
@@ -141,6 +154,13 @@ def toolchain_paths() -> tuple[str, ...]:
     if sys.prefix != sys.base_prefix:
         for key in ("purelib", "platlib"):
             add(sysconfig.get_paths()[key])
+    # Certificate bundles and local wheel folders named by settings sandboxes inherit (pip, git, curl).
+    for key in _PATH_SETTINGS:
+        for value in os.environ.get(key, "").split():
+            if value.startswith("/") and os.path.exists(value):
+                real = os.path.realpath(value)
+                if not _is_os_path(real):
+                    found.append(real)
     # Keep the outermost of nested paths (the harness interpreter may live inside pyenv's root).
     unique = sorted(dict.fromkeys(found), key=len)
     return tuple(p for i, p in enumerate(unique) if not _under(p, unique[:i]))

@@ -89,7 +89,7 @@ class LocalBackend:
                 stacklevel=2,
             )
 
-    def settings(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """The isolation and limits sandboxes get (recorded in the run's config.json)."""
         return {"network": self.network, **self.limits.describe(), "default_timeout": self.default_timeout}
 
