@@ -35,8 +35,10 @@ reach it. The probes:
 - ``other_run_messages``: a real ``redis-server`` of the host (the message bus of every run)
   does not answer ``PING``.
 - ``history``: a task whose repository has commits after the base commit, a tag and another
-  branch shows, inside the sandbox, the base commit and its ancestors only (no other refs,
-  no reflog, no object newer than the base).
+  branch (:func:`cooperbench.testing.task_fixtures.task_with_future_history`) shows, inside
+  the sandbox, the base commit and its ancestors only
+  (:func:`cooperbench.git_history.leak_probe_script`: no other refs, reflog, object newer than
+  the base).
 
 A backend that cannot pass a probe overrides its test with ``@pytest.mark.xfail(reason=...)``
 (defining the class fails otherwise). Each test calls a ``check_*`` function taking an
@@ -64,10 +66,10 @@ from typing import Any, ClassVar
 import pytest
 
 from cooperbench.backends.base import Backend, Sandbox, SandboxPurpose
-from cooperbench.dataset import Task, load_task
+from cooperbench.dataset import Task
 from cooperbench.testing.conformance import GIT_IDENTITY, BackendSuite, Subject
 
-__all__ = ["CHECKS", "BackendIsolation", "IsolationSubject", "history_task"]
+__all__ = ["CHECKS", "BackendIsolation", "IsolationSubject"]
 
 PROBE_PATH = "/tmp/cooperbench_isolation_probe.py"
 
@@ -426,60 +428,26 @@ def check_other_run_messages(s: IsolationSubject) -> None:
     assert found["tcp"] == [], f"the host's Redis (every run's messages) answers inside the sandbox: {found['tcp']}"
 
 
-def history_task(base: Task, dest: Path) -> Task:
-    """A copy of ``base`` whose repository also holds commits after the base commit, a tag and a branch.
-
-    Its ``repo.bundle`` carries every ref; a backend must show, inside a sandbox, the base
-    commit and its ancestors only.
-    """
-    from cooperbench.backends.local import read_base_commit
-
-    folder = dest / base.repo / base.path.name
-    shutil.copytree(base.path, folder)
-    work = dest / "history-work"
-    env = {**os.environ, **GIT_IDENTITY}
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=work, env=env, capture_output=True, text=True, check=True).stdout
-
-    subprocess.run(["git", "clone", "-q", str(base.path / "repo.bundle"), str(work)], check=True, env=env)
-    base_commit = read_base_commit(base)
-    git("checkout", "-q", "-B", "main", base_commit)
-    (work / "FUTURE_IMPLEMENTATION.txt").write_text("the real implementation of the features\n")
-    git("add", "FUTURE_IMPLEMENTATION.txt")
-    git("commit", "-qm", "future: the features' real implementation")
-    git("tag", "-a", "v-future", "-m", "a release after the base")
-    git("checkout", "-q", "-b", "feature-branch")
-    git("commit", "-q", "--allow-empty", "-m", "future: on another branch")
-    git("checkout", "-q", "main")
-    (folder / "repo.bundle").unlink()
-    git("bundle", "create", "-q", str(folder / "repo.bundle"), "--all")
-    task = load_task(folder, base.repo)
-    assert task is not None
-    return task
-
-
 def check_history(s: IsolationSubject) -> None:
-    from cooperbench.backends.local import read_base_commit
+    from cooperbench.git_history import leak_probe_script
+    from cooperbench.testing.task_fixtures import FUTURE_MARKER, task_with_future_history
 
     with tempfile.TemporaryDirectory(prefix="cb-isolation-history-") as scratch:
-        task = history_task(s.task, Path(scratch))
-        base = read_base_commit(task)
-        image = s.backend.resolve_image(task)
+        fixture = task_with_future_history(Path(scratch), s.task)
+        image = s.backend.resolve_image(fixture.task)
         with s.sandbox(image=image) as box:
-            allowed = set(box.exec("git rev-list HEAD").output.split())
-            everything = box.exec(
-                "git rev-list --all --reflog 2>/dev/null; git cat-file --batch-all-objects "
-                "--batch-check='%(objectname) %(objecttype)' | awk '$2==\"commit\"{print $1}'"
-            ).output.split()
-            refs = box.exec("git for-each-ref --format='%(refname)'; git reflog --all 2>/dev/null | head -5").output
-            remotes = box.exec("git remote -v").output
-    assert base in allowed, f"HEAD is the base commit {base}"
-    newer = sorted(set(everything) - allowed)
-    assert newer == [], f"commits other than the base and its ancestors are in the sandbox: {newer}"
-    leaks = [line for line in refs.splitlines() if "v-future" in line or "feature-branch" in line or "future" in line]
-    assert leaks == [], f"refs or reflog entries beyond the base: {leaks}"
-    assert remotes.strip() == "", f"the repository keeps a remote: {remotes!r}"
+            head = box.exec("git rev-parse HEAD").output.strip()
+            leaks = box.exec(leak_probe_script("/workspace/repo", fixture.base), timeout=120)
+            present = box.exec(
+                "for c in " + " ".join(fixture.future_commits) + "; do git cat-file -e $c 2>/dev/null && echo $c; done;"
+                f" git log --all --format=%s | grep {FUTURE_MARKER}; git for-each-ref --format='%(refname)'"
+            ).output
+    assert head == fixture.base, f"HEAD is the base commit {fixture.base}, got {head!r}"
+    assert leaks.returncode == 0 and leaks.output.strip() == "", (
+        f"the repository shows more than the base commit and its ancestors: {leaks.output.strip()!r}"
+    )
+    seen = [line for line in present.splitlines() if line.strip()]
+    assert seen == [], f"commits, tags or branches newer than the base are in the sandbox: {seen}"
 
 
 CHECKS = {name.removeprefix("check_"): obj for name, obj in list(globals().items()) if name.startswith("check_")}

@@ -103,7 +103,7 @@ CASES: list[tuple[str, Make, Callable[[IsolationSubject], None], str]] = [
     ("run-wide-git", lambda root, _: RunWideGit(cache_dir=root), isolation.check_other_pair_git_remote, "another pair"),
     ("host-network-tcp", lambda root, _: host_network(root), isolation.check_loopback_services, "127.0.0.1"),
     ("host-network-redis", lambda root, _: host_network(root), isolation.check_other_run_messages, "PONG"),
-    ("keeps-history", lambda root, _: KeepsHistory(cache_dir=root), isolation.check_history, "base and its ancestors"),
+    ("keeps-history", lambda root, _: KeepsHistory(cache_dir=root), isolation.check_history, "its ancestors"),
 ]
 
 

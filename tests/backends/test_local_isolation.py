@@ -8,7 +8,7 @@ import pytest
 
 from cooperbench.backends.base import Backend
 from cooperbench.backends.local import LocalBackend
-from cooperbench.testing.isolation import BackendIsolation, IsolationSubject
+from cooperbench.testing.isolation import BackendIsolation
 
 
 class TestLocalIsolation(BackendIsolation):
@@ -22,10 +22,3 @@ class TestLocalIsolation(BackendIsolation):
         assert isinstance(backend, LocalBackend)
         backend.templates_dir.mkdir(parents=True, exist_ok=True)
         return (backend.cache_dir, backend.templates_dir)
-
-    @pytest.mark.xfail(
-        reason="templates keep the clone's refs and objects until history scrubbing (#9.5, `template`) lands",
-        strict=True,
-    )
-    def test_history(self, isolation: IsolationSubject) -> None:
-        super().test_history(isolation)

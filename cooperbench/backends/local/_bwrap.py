@@ -159,7 +159,6 @@ def sandbox_env(*, home: str, path_prefix: Sequence[str] = ()) -> dict[str, str]
     host_path = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p and p != own_bin]
     env["PATH"] = os.pathsep.join([*path_prefix, *host_path])
     env.setdefault("LANG", "C.UTF-8")
-    env.update(_hostview.toolchain_env())
     env.update({"HOME": home, "TMPDIR": "/tmp"})
     return env
 

@@ -5,9 +5,10 @@ A sandbox's root is an empty tmpfs (bubblewrap's) holding only:
 - the operating system, read-only: ``/usr`` (and the merged-usr links ``/bin``, ``/lib``, ...),
   ``/etc`` and ``/opt``, each minus what only root may read (``/etc/shadow``, private keys:
   files without the world-read bit, directories without world read and search), and ``/sys``;
-- the toolchains tasks run with, read-only at their host paths: the harness's interpreter
-  installation, pyenv's root, rustup's home and cargo's ``bin`` (which live under ``/root``
-  on many machines), and the paths a template lists in its ``ro_paths``;
+- the interpreter and toolchains of the task, read-only at their host paths: what the
+  template lists in its ``ro_paths`` (an interpreter under pyenv's root, rustup's home, which
+  live under ``/root`` on many machines), and the certificate bundles and wheel folders that
+  forwarded settings name;
 - the sandbox's own directories (``/workspace``, ``/patches``, ``/tmp``, a fresh ``/run``,
   ``/var/tmp``, ``/dev``, ``/proc``) and its mounts.
 
@@ -22,12 +23,10 @@ from __future__ import annotations
 import functools
 import os
 import stat
-import sys
-import sysconfig
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["OS_DIRS", "hidden_sockets", "host_view_args", "os_top_dirs", "toolchain_env", "toolchain_paths"]
+__all__ = ["OS_DIRS", "forwarded_paths", "hidden_sockets", "host_view_args", "os_top_dirs"]
 
 # Top-level host directories shown read-only (when they exist).
 OS_DIRS = ("usr", "etc", "opt", "sys")
@@ -128,54 +127,20 @@ _PATH_SETTINGS = (
 
 
 @functools.lru_cache(maxsize=1)
-def toolchain_paths() -> tuple[str, ...]:
-    """Host directories outside the operating system that hold the interpreters and toolchains.
+def forwarded_paths() -> tuple[str, ...]:
+    """Host paths named by the settings sandboxes inherit: certificate bundles, local wheel folders.
 
-    The harness's interpreter installation (task virtualenvs are made from it), pyenv's root,
-    rustup's home and cargo's ``bin``, and, while task virtualenvs still borrow the harness's
-    packages through ``_cooperbench_harness.pth``, the harness's own ``site-packages``
-    (only those directories: the harness checkout around them stays hidden); and the
-    certificate bundles and wheel folders that forwarded settings (``SSL_CERT_FILE``,
-    ``PIP_CERT``, ``PIP_FIND_LINKS``, ...) name.
+    ``SSL_CERT_FILE``, ``PIP_CERT``, ``PIP_FIND_LINKS`` and the like are forwarded into sandboxes
+    (so pip and git behave as on the host); what they name is shown read-only, at its path.
     """
-    home = Path.home()
-    found: list[str] = []
-
-    def add(path: str | os.PathLike[str] | None) -> None:
-        if path:
-            real = os.path.realpath(path)
-            if os.path.isdir(real) and not _is_os_path(real) and real != "/":
-                found.append(real)
-
-    add(sys.base_prefix)
-    add(os.environ.get("PYENV_ROOT") or home / ".pyenv")
-    add(os.environ.get("RUSTUP_HOME") or home / ".rustup")
-    add(Path(os.environ.get("CARGO_HOME") or home / ".cargo") / "bin")
-    if sys.prefix != sys.base_prefix:
-        for key in ("purelib", "platlib"):
-            add(sysconfig.get_paths()[key])
-    # Certificate bundles and local wheel folders named by settings sandboxes inherit (pip, git, curl).
+    found = []
     for key in _PATH_SETTINGS:
         for value in os.environ.get(key, "").split():
             if value.startswith("/") and os.path.exists(value):
                 real = os.path.realpath(value)
                 if not _is_os_path(real):
                     found.append(real)
-    # Keep the outermost of nested paths (the harness interpreter may live inside pyenv's root).
-    unique = sorted(dict.fromkeys(found), key=len)
-    return tuple(p for i, p in enumerate(unique) if not _under(p, unique[:i]))
-
-
-def toolchain_env() -> dict[str, str]:
-    """Variables the toolchains need once ``$HOME`` is the sandbox's (rustup finds its home)."""
-    env = {}
-    rustup = os.path.realpath(os.environ.get("RUSTUP_HOME") or Path.home() / ".rustup")
-    if os.path.isdir(rustup):
-        env["RUSTUP_HOME"] = rustup
-    pyenv = os.path.realpath(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    if os.path.isdir(pyenv):
-        env["PYENV_ROOT"] = pyenv
-    return env
+    return tuple(dict.fromkeys(found))
 
 
 def _netns_ids() -> dict[str, int]:
@@ -223,7 +188,7 @@ def hidden_sockets(visible: Sequence[str]) -> list[str]:
 def host_view_args(ro_paths: Sequence[str] = ()) -> list[str]:
     """bwrap arguments that build the sandbox's view of the host (see the module docstring)."""
     args = list(_os_args())
-    tools = [p for p in dict.fromkeys([*toolchain_paths(), *map(os.path.realpath, ro_paths)]) if os.path.exists(p)]
+    tools = [p for p in dict.fromkeys([*map(os.path.realpath, ro_paths), *forwarded_paths()]) if os.path.exists(p)]
     for path in tools:
         args += ["--ro-bind", path, path]
     visible = [f"/{name}" for name in OS_DIRS if os.path.isdir(f"/{name}")] + tools

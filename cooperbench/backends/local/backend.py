@@ -273,4 +273,3 @@ class LocalBackend:
                 "cache cleared?); call resolve_image(task) again to rebuild it"
             )
         return load_template(path)
-
