@@ -35,7 +35,15 @@ from typing import Any
 
 from cooperbench.errors import ConfigError
 
-__all__ = ["CgroupSupport", "Limits", "SandboxCgroup", "cgroup_support", "parse_limits", "sweep_cgroups"]
+__all__ = [
+    "CgroupSupport",
+    "Limits",
+    "SandboxCgroup",
+    "cgroup_support",
+    "parse_limits",
+    "prune_empty",
+    "sweep_cgroups",
+]
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +296,31 @@ def sweep_cgroups(runs_dir: Path, run_dir_name: str) -> list[str]:
             _rmdir(child)
             removed.append(f"cgroup {child}")
         _rmdir(run_cg)
+    prune_empty()
     return removed
+
+
+def prune_empty() -> None:
+    """Remove run and cache directories of our cgroup tree that hold no sandbox any more.
+
+    A sandbox's own cgroup is only removed with the sandbox; the directories above it are made
+    again (``mkdir -p``) by the next sandbox, so an empty one (its cache deleted, its run gone)
+    can go at any time. The kernel refuses to remove a cgroup that still has children.
+    """
+    for root in dict.fromkeys(cgroup_support().roots.values()):
+        for key in _children(root):
+            for run_cg in _children(key):
+                with contextlib.suppress(OSError):
+                    run_cg.rmdir()
+            with contextlib.suppress(OSError):
+                key.rmdir()
+
+
+def _children(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir()]
+    except OSError:
+        return []
 
 
 class PidsWatch:
