@@ -2,6 +2,8 @@
 
 ``import cooperbench`` is cheap: it loads no plugin and none of the heavy SDKs (docker,
 modal, litellm, ...). :func:`run`, :func:`evaluate` and :func:`report` import what they need on first call.
+Upstream CooperBench's names (``discover_tasks``, ``discover_runs``, ``test_merged``,
+``test_solo``, ``evaluate_merge``; see docs/api.md) are attributes loaded on first use.
 """
 
 from __future__ import annotations
@@ -12,7 +14,30 @@ from cooperbench.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate", "hookimpl", "report", "run"]
+__all__ = [
+    "__version__",
+    "discover_runs",
+    "discover_tasks",
+    "evaluate",
+    "evaluate_merge",
+    "hookimpl",
+    "report",
+    "run",
+    "test_merged",
+    "test_solo",
+]
+
+# Upstream's API names, from a light module (cooperbench._upstream_api imports nothing heavy
+# until a function is called).
+_COMPAT = {"discover_tasks", "discover_runs", "test_merged", "test_solo", "evaluate_merge"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _COMPAT:
+        from cooperbench import _upstream_api
+
+        return getattr(_upstream_api, name)
+    raise AttributeError(f"module 'cooperbench' has no attribute {name!r}")
 
 
 def run(*args: Any, **kwargs: Any) -> Any:

@@ -73,6 +73,9 @@ _TIMEOUT_STATUSES = {"timeout", "timedout", "timeoutexpired", "agenttimeout"}
 _ERROR_STATUSES = {"error", "agenterror", "exception", "crashed", "failed"}
 
 
+_VALUES = {o.value for o in Outcome}
+
+
 def _normalize(status: str) -> str:
     return "".join(ch for ch in status.lower() if ch.isalnum())
 
@@ -137,8 +140,13 @@ def decide_outcome(
         forced = agent_status_outcome(status)
         if forced is not None:
             reasons.add(forced)
-    if eval_result is None or ev.get("error"):
+    # `error_kind` says what an eval.json `error` is; records without one (upstream's, older ours)
+    # only ever carried infrastructure errors there.
+    kind = ev.get("error_kind")
+    if eval_result is None or (ev.get("error") and kind in (None, "infra_error")):
         reasons.add(Outcome.INFRA_ERROR)
+    elif ev.get("error") and kind == "dataset_error":
+        reasons.add(Outcome("dataset_error") if "dataset_error" in _VALUES else Outcome.INFRA_ERROR)
     apply_status = ev.get("apply_status") or {}
     if any(v == "failed" for v in apply_status.values()):
         reasons.add(Outcome.APPLY_FAILED)
@@ -147,7 +155,8 @@ def decide_outcome(
         reasons.add(Outcome.MERGE_CONFLICT)
     if any(v == "skipped" for v in apply_status.values()):
         reasons.add(Outcome.NO_PATCH)
-    if any((ev.get(k) or {}).get("timed_out") for k in ("feature1", "feature2")):
+    features = [k for k in ev if k.startswith("feature") and k[7:].isdigit()] or ["feature1", "feature2"]
+    if any((ev.get(k) or {}).get("timed_out") for k in features):
         reasons.add(Outcome.TIMEOUT)
     for outcome in FAILURE_PRECEDENCE:
         if outcome in reasons:

@@ -1,4 +1,5 @@
-"""`cooperbench eval` on a run written with --no-auto-eval, and again (skips), and with --force."""
+"""`cooperbench eval` on a run written with --no-auto-eval, and again (skips), and with --force; and
+re-grading one oracle run under both scoring policies."""
 
 from __future__ import annotations
 
@@ -25,12 +26,15 @@ def test_eval_evaluates_a_run_then_skips_it_then_forces(tmp_path):
     three.write_text(
         json.dumps({"tasks": [{"repo": "minicalc_task", "task_id": 2, "pairs": [[1, 2], [1, 3], [2, 3]]}]})
     )
-    ran = cli("run", "-n", "later", "--agent", "oracle", "-s", str(three), "--no-auto-eval", *common)
+    ran = cli(
+        "run", "-n", "later", "--agent", "oracle", "-s", str(three), "--no-auto-eval", "--policy", "paper", *common
+    )
     assert ran.returncode == 0, ran.stderr
     pairs = sorted((tmp_path / "later" / "coop" / "minicalc_task" / "2").iterdir())
     assert [p.name for p in pairs] == ["f1_f2", "f1_f3", "f2_f3"]
     assert not any((p / "eval.json").exists() for p in pairs)
     assert json.loads((tmp_path / "later" / "summary.json").read_text())["pending_eval"] == 3
+    assert json.loads((tmp_path / "later" / "config.json").read_text())["policy"] == "paper"
 
     first = cli("eval", "-n", "later", "-c", "2", *common)
     assert first.returncode == 0, first.stderr
@@ -47,7 +51,51 @@ def test_eval_evaluates_a_run_then_skips_it_then_forces(tmp_path):
 
     forced = cli("eval", "-n", "later", "-f", "1,2", "--force", *common)
     assert forced.returncode == 0, forced.stderr
-    assert "1 to evaluate" in forced.stdout
+    assert "1 to evaluate under the paper policy (eval.json)" in forced.stdout
+
+    # the same patches under the other policy: beside, not over, the run's own results
+    upstream = cli("eval", "-n", "later", "--policy", "upstream", *common)
+    assert upstream.returncode == 0, upstream.stderr
+    assert "3 to evaluate under the upstream policy (eval.upstream.json)" in upstream.stdout
+    regraded = {p.name: json.loads((p / "eval.upstream.json").read_text()) for p in pairs}
+    assert {k: r["outcome"] for k, r in regraded.items()} == {
+        "f1_f2": "merge_conflict", "f1_f3": "pass", "f2_f3": "pass"
+    }  # fmt: skip
+    assert all(json.loads((p / "eval.json").read_text())["policy"] == "paper" for p in pairs)
+    summary = json.loads((tmp_path / "later" / "summary.json").read_text())
+    assert summary["evaluation"]["policy"] == "paper" and summary["pass_rate"]["pass_rate"] == 1.0
+    assert summary["evaluation"]["by_policy"]["upstream"]["pass_rate"]["passed"] == 2
+
+
+def test_eval_policies_give_the_documented_pass_rates_on_one_oracle_run(tmp_path):
+    """docs/outcomes.md: on the example dataset's 12 gold pairs, 83.3% under paper, 66.7% under upstream."""
+    common = ["--dataset-dir", str(DATASET), "--log-dir", str(tmp_path)]
+    ran = cli("run", "-n", "gold", "--agent", "oracle", "--no-messaging", "--no-auto-eval", "-c", "2", *common)
+    assert ran.returncode == 0, ran.stderr
+    paper = cli("eval", "-n", "gold", "--policy", "paper", "-c", "2", *common)
+    assert paper.returncode == 0, paper.stderr
+    assert "pass rate (paper) 83.3% (10/12 pairs" in paper.stdout
+    upstream = cli("eval", "-n", "gold", "--policy", "upstream", "-c", "2", *common)
+    assert upstream.returncode == 0, upstream.stderr
+    assert "pass rate (upstream) 66.7% (8/12 pairs" in upstream.stdout
+    run = tmp_path / "gold"
+    assert len(list(run.glob("coop/*/*/*/eval.json"))) == 12  # upstream: the run's own policy
+    assert len(list(run.glob("coop/*/*/*/eval.paper.json"))) == 12
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["evaluation"]["policy"] == "upstream"
+    by_policy = summary["evaluation"]["by_policy"]
+    assert round(by_policy["paper"]["pass_rate"]["pass_rate"], 3) == 0.833
+    assert round(by_policy["upstream"]["pass_rate"]["pass_rate"], 3) == 0.667
+    # the four conflicting gold pairs: union-rescued or not under paper, never rescued by the lead under upstream
+    assert by_policy["paper"]["merge"] == {"clean": 8, "union_rescued": 4}
+    assert by_policy["upstream"]["merge"] == {"clean": 8, "conflicts": 4}
+
+
+def test_an_unknown_policy_is_a_clear_error(tmp_path):
+    (tmp_path / "some_run").mkdir()
+    proc = cli("eval", "-n", "some_run", "--policy", "strict", "--dataset-dir", str(DATASET),
+               "--log-dir", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 2 and "unknown scoring policy 'strict'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_eval_of_an_unknown_run_lists_the_runs(tmp_path):

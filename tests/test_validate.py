@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,21 @@ index 0000000..4f5e2b1
 """
 
 
+RANDOM_RUNNER = bytes(random.Random(7).randrange(1, 256) for _ in range(4096))  # no NUL: bash reads it
+
+NO_TESTS_RUNNER = """#!/bin/bash
+# collects nothing: every test is deselected
+cd /workspace/repo && git apply /patches/$1 && { [ -z "$2" ] || git apply /patches/$2; }
+python3 -m pytest -q -k a_name_no_test_has
+"""
+
+# passes with the feature's patch, crashes (no test runs) without it
+CRASH_WITHOUT_PATCH_RUNNER = """#!/bin/bash
+[ -n "$2" ] || { echo "runner: no feature patch given" >&2; exit 2; }
+cd /workspace/repo && git apply /patches/$1 && git apply /patches/$2 && python3 -m pytest -q
+"""
+
+
 def validate(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cooperbench", "validate", *args],
@@ -38,9 +55,12 @@ def validate(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[st
 def test_example_dataset_validates_on_local():
     proc = validate("--dataset-dir", str(DATASET))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Gold pairs" in proc.stdout and "Features" in proc.stdout
+    assert "Gold pairs (upstream policy)" in proc.stdout and "Features" in proc.stdout
     assert "textkit_task/1/f1_f2" in proc.stdout and "minicalc_task/2/f3_f4" in proc.stdout
+    assert "Features: gradeable 9" in proc.stdout
     assert "OK: 16 pair(s) and 9 feature(s) validated." in proc.stdout
+    # the oracle run lived in a temporary folder that is gone: it is never named
+    assert "cooperbench-validate-" not in proc.stdout + proc.stderr and "Kept in" not in proc.stdout
 
 
 def test_a_broken_gold_patch_fails_validation_and_names_the_pair(tmp_path):
@@ -63,6 +83,50 @@ def test_tests_that_pass_without_the_feature_fail_validation(tmp_path):
     proc = validate("--dataset-dir", str(tmp_path / "ds"), "-r", "minicalc_task", "-f", "1,2")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "minicalc_task/2 feature 1: its tests pass without its patch" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("runner", "expected"),
+    [
+        (RANDOM_RUNNER, "no test ran with the gold patch"),
+        (NO_TESTS_RUNNER.encode(), "no test ran with the gold patch"),
+        (CRASH_WITHOUT_PATCH_RUNNER.encode(), "no test ran without the patch"),
+    ],
+    ids=["random-bytes", "zero-tests", "crashes-without-the-patch"],
+)
+def test_a_runner_that_runs_no_test_fails_validation_even_on_a_conflicting_pair(tmp_path, runner, expected):
+    shutil.copytree(DATASET, tmp_path / "ds")
+    (tmp_path / "ds" / "textkit_task" / "task1" / "runner.sh").write_bytes(runner)
+    # f1 and f2 conflict: no clean merge whose failing tests would have given the runner away
+    proc = validate("--dataset-dir", str(tmp_path / "ds"), "-r", "textkit_task", "-f", "1,2", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    verdicts = {row["feature"]: row["verdict"] for row in report["features"]}
+    assert verdicts == {1: "tests_did_not_run", 2: "tests_did_not_run"}
+    assert any(f"textkit_task/1 feature 1: its tests did not run: {expected}" in p for p in report["problems"])
+    assert report["ok"] is False and report["verdicts"]["tests_did_not_run"] == 2
+
+
+def test_validate_keeps_a_gradeability_report_and_resumes(tmp_path):
+    logs = tmp_path / "logs"
+    args = ("--dataset-dir", str(DATASET), "-r", "minicalc_task", "-f", "2,4", "--log-dir", str(logs), "-c", "2")
+    first = validate(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    kept = logs / "validate-local"
+    assert f"Kept in {kept}" in first.stdout
+    saved = json.loads((kept / "gradeability.json").read_text())
+    assert saved["policy"] == "upstream" and [(r["task"], r["feature"]) for r in saved["features"]] == [
+        ("minicalc_task/2", 2),
+        ("minicalc_task/2", 4),
+    ]
+    assert all(r["verdict"] == "gradeable" and r["gold"]["passed"] and r["base"]["tests_failed"] > 0
+               for r in saved["features"])  # fmt: skip
+    evaluated = (kept / "coop" / "minicalc_task" / "2" / "f2_f4" / "eval.json").stat().st_mtime_ns
+    again = validate(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 already done" in again.stdout  # the oracle pair is not run again
+    assert (kept / "coop" / "minicalc_task" / "2" / "f2_f4" / "eval.json").stat().st_mtime_ns == evaluated
+    assert json.loads((kept / "gradeability.json").read_text()) == saved  # nor are the features checked again
 
 
 @pytest.mark.docker

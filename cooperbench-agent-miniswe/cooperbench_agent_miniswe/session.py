@@ -17,7 +17,7 @@ from cooperbench.agents import AgentResult
 from cooperbench.backends.base import REPO_DIR
 from cooperbench.backends.environment import SandboxEnvironment
 from cooperbench.errors import ConfigError, InfraError
-from cooperbench.patches import base_commit, working_tree_patch
+from cooperbench.patches import base_commit, patch_bytes, working_tree_patch
 from cooperbench_agent_miniswe.agent import CooperbenchAgent
 from cooperbench_agent_miniswe.compaction import default_threshold
 from cooperbench_agent_miniswe.config import Settings
@@ -177,7 +177,7 @@ def run_agent(
         log.info(
             "%s finished: status %s, %d steps, $%.6f, %d input / %d output tokens, %d retries, patch %d bytes",
             agent_id, status, agent.n_calls, agent.cost, stats.input_tokens, stats.output_tokens, stats.retries,
-            len(patch.encode()),
+            len(patch_bytes(patch)),
         )  # fmt: skip
         agent.save(
             traj_path,

@@ -40,6 +40,13 @@ BackendOpt = Annotated[
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo pairs that already have results.")]
 DatasetOpt = Annotated[Path | None, typer.Option("--dataset-dir", help="The dataset folder (default: ./dataset).")]
 LogDirOpt = Annotated[Path | None, typer.Option("--log-dir", help="Where run folders are written (default: ./logs).")]
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--policy",
+        help="Scoring policy: upstream (CooperBench 0.0.16+, the default) or paper (0.0.14); see docs/outcomes.md.",
+    ),
+]
 
 
 def describe_environment(provenance: dict[str, object]) -> str:
@@ -122,6 +129,7 @@ def run_command(
             help="Run each pair K times, into <pair>/repeat-1/ ... repeat-K/ (for pass@k, variance).",
         ),
     ] = 1,
+    policy: PolicyOpt = None,
 ) -> None:
     """Run agents on pairs of features (coop or solo), then evaluate them."""
     from cooperbench.runner import run
@@ -153,6 +161,7 @@ def run_command(
             agent_timeout=agent_timeout,
             attempts=attempts,
             repeats=repeats,
+            policy=policy,
             _return_summary=True,
         )
     except CooperBenchError as exc:
@@ -176,8 +185,20 @@ def eval_command(
     dataset_dir: DatasetOpt = None,
     log_dir: LogDirOpt = None,
     evaluator: Annotated[str, typer.Option("--evaluator", help="Evaluator plugin to use.")] = "merge",
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Scoring policy: upstream or paper (default: the run's own). Results under another policy "
+            "than the run's go to eval.<policy>.json, beside eval.json.",
+        ),
+    ] = None,
 ) -> None:
-    """Evaluate the patches of a run: merge them and run each feature's tests."""
+    """Evaluate the patches of a run: merge them and run each feature's tests (no agent runs).
+
+    Re-grading a finished run under another scoring policy (`--policy paper`) writes
+    eval.<policy>.json beside each pair's eval.json and adds that policy's pass rate to summary.json.
+    """
     from cooperbench.evaluation import evaluate
 
     try:
@@ -193,6 +214,7 @@ def eval_command(
             dataset_dir=dataset_dir,
             logs_dir=log_dir,
             evaluator=evaluator,
+            policy=policy,
         )
     except CooperBenchError as exc:
         raise fail(str(exc)) from exc
@@ -272,23 +294,34 @@ def validate_command(
     concurrency: ConcurrencyOpt = 2,
     dataset_dir: DatasetOpt = None,
     log_dir: Annotated[
-        Path | None, typer.Option("--log-dir", help="Keep the oracle run here (default: a temporary folder).")
+        Path | None,
+        typer.Option(
+            "--log-dir", help="Keep the oracle run and gradeability.json here; validating again with it resumes."
+        ),
     ] = None,
     agent_config: Annotated[
         Path | None, typer.Option("--agent-config", help="YAML whose `backend` section configures the backend.")
     ] = None,
+    policy: PolicyOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo pairs and features already checked in --log-dir.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
 ) -> None:
     """Check a dataset and a backend with the gold patches (the oracle agent), before paying for agents.
 
-    Prints, per pair, whether the gold patches merge cleanly and each feature passes, and per
-    feature whether its tests fail without its patch. Exits 1 when a cleanly merging gold pair
-    fails its tests, a gold patch does not apply, or a feature's tests pass without its patch.
+    Prints, per pair, whether the gold patches merge cleanly and each feature passes; per feature
+    whether it is gradeable: its tests pass with its gold patch and fail without it, having run.
+    Exits 1 when a cleanly merging gold pair fails its tests, a gold patch does not apply, or a
+    feature is not gradeable (gold fails, tests pass without the feature, or tests did not run).
     """
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
     from cooperbench.settings import defaults
-    from cooperbench.validation import validate
+    from cooperbench.validation import VERDICTS, validate
 
     settings = defaults()
     try:
@@ -302,40 +335,41 @@ def validate_command(
             concurrency=concurrency,
             logs_dir=log_dir,
             agent_config=str(agent_config) if agent_config else None,
+            policy=policy,
+            force=force,
         )
     except CooperBenchError as exc:
         raise fail(str(exc)) from exc
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        raise typer.Exit(0 if report.ok else 1)
+
     def mark(value: object) -> str:
         return {True: "✓", False: "✗"}.get(value, "-")  # type: ignore[call-overload]
 
+    def counts(run: dict[str, object] | None) -> str:
+        return "-" if not run else f"{run['tests_passed']} passed, {run['tests_failed']} failed"
+
     # Tables written to a pipe or file must not be cut to an 80-column default.
     console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-    pairs = Table("pair", "gold merge", "strategy", "feature a", "feature b", "outcome", title="Gold pairs")
+    pairs = Table("pair", "gold merge", "strategy", "features", "outcome", title=f"Gold pairs ({report.policy} policy)")
     for row in report.pairs:
-        pairs.add_row(
-            row["pair"],
-            row["merge"],
-            row["strategy"],
-            mark(row["feature1_passed"]),
-            mark(row["feature2_passed"]),
-            str(row["outcome"]),
-        )
+        marks = " ".join(f"f{f} {mark(ok)}" for f, ok in zip(row["features"], row["passed"], strict=True))
+        pairs.add_row(row["pair"], row["merge"], row["strategy"], marks, str(row["outcome"]))
     console.print(pairs)
-    feats = Table("task", "feature", "tests fail without its patch", "passed", "failed", title="Features")
+    feats = Table("task", "feature", "gradeability", "with its gold patch", "without it", title="Features")
     for row in report.features:
-        feats.add_row(
-            row["task"],
-            str(row["feature"]),
-            mark(row["fails_without_patch"]),
-            str(row["tests_passed"]),
-            str(row["tests_failed"]),
-        )
+        feats.add_row(row["task"], str(row["feature"]), row["verdict"], counts(row["gold"]), counts(row["base"]))
     console.print(feats)
     for task_key, provenance in sorted(report.environments.items()):
         console.print(f"{task_key}: {describe_environment(provenance)}")
+    tally = report.counts()
+    console.print("Features: " + ", ".join(f"{v} {tally[v]}" for v in VERDICTS if tally[v]))
+    if report.run_dir is not None:
+        console.print(f"Kept in {report.run_dir} (gradeability.json: the per-feature report)")
     if report.problems:
         console.print(f"[red]{len(report.problems)} problem(s):[/red]")
         for problem in report.problems:

@@ -2,12 +2,17 @@
 
 For every feature that fails on the merged code, its owner's patch is also tested alone
 against that feature's tests. With ``merged_ok[i]`` (feature i passes on the merge) and
-``alone_ok[i]`` (it passes on its own agent's patch alone), the category of the pair is:
+``alone_ok[i]`` (it passes on its own agent's patch alone), the category of the pair (of any
+number of agents) is:
 
 ==============================  ==================================================================
-``None``                        the naive merge was clean and both features pass
-``union_rescued``               the naive merge conflicted, the union merge went through, both pass
-``merge_conflict``              the naive and the union merge both conflicted: nothing was tested
+``None``                        the naive merge was clean and every feature passes
+``union_rescued``               the naive merge conflicted, the union merge went through, all pass
+                                (``paper`` policy)
+``lead_rescued``                the naive merge conflicted (or a partner's patch did not apply) and the
+                                lead's (agent1's) patch alone passes every feature (``upstream`` policy)
+``merge_conflict``              the merge conflicted and the policy's fallback (union merge, or the
+                                lead's patch alone) did not pass: nothing merged was tested
 ``own_implementation_failed``   every failing feature also fails on its own agent's patch (an empty or
                                 unappliable patch counts as failing): the agents' own work is at fault
 ``integration_failure``         every failing feature passes on its own agent's patch: each side works
@@ -28,6 +33,7 @@ __all__ = ["CATEGORIES", "classify"]
 
 CATEGORIES: tuple[str, ...] = (
     "union_rescued",
+    "lead_rescued",
     "merge_conflict",
     "own_implementation_failed",
     "integration_failure",

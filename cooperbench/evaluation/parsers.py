@@ -14,7 +14,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["TestCounts", "parse_cargo", "parse_go", "parse_jest", "parse_pytest", "parse_test_output", "parse_vitest"]
+__all__ = [
+    "TestCounts",
+    "parse_cargo",
+    "parse_go",
+    "parse_jest",
+    "parse_pytest",
+    "parse_test_output",
+    "parse_vitest",
+    "test_seconds",
+]
 
 # CSI sequences (colours, cursor moves) and OSC sequences (hyperlinks) that runners print on a TTY.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
@@ -266,3 +275,44 @@ def parse_test_output(output: str) -> TestCounts:
         if counts.found:
             total = total + counts
     return total
+
+
+# --- the tests' own time ----------------------------------------------------------------------
+
+_TIME_LINES = (
+    # pytest's summary line ("=== 5 passed in 0.01s ===", "no tests ran in 0.00s")
+    re.compile(
+        rf"^=*\s*(?:{_PYTEST_PART}(?:, {_PYTEST_PART})*|no tests ran) in (?P<value>\d+(?:\.\d+)?)\s?s(?:econds)?\b"
+    ),
+    # go's package lines ("ok  \tpkg\t0.003s", "FAIL\tpkg\t0.01s")
+    re.compile(r"^(?:ok|FAIL)\s*\t\S+\t(?P<value>\d+(?:\.\d+)?)s\b"),
+    # cargo: building the test binaries, then each binary's run
+    re.compile(r"^\s*Finished `test` profile .* in (?P<value>\d+(?:\.\d+)?)s$"),
+    re.compile(r"^test result: .*; finished in (?P<value>\d+(?:\.\d+)?)s$"),
+    # jest ("Time:        0.318 s") and vitest ("Duration  1.23s (transform 10ms, ...)")
+    re.compile(r"^Time:\s+(?P<value>\d+(?:\.\d+)?) ?(?P<unit>ms|s)\b"),
+    re.compile(r"^Duration\s+(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s)\b"),
+)
+
+
+def test_seconds(output: str) -> float | None:
+    """The time the test frameworks themselves report in ``output``, summed over every run found.
+
+    That is the tests' own time, without what ``runner.sh`` spends around them (installs,
+    applying patches). ``None`` when no framework reported a time.
+    """
+    total, found = 0.0, False
+    for line in _clean(output):
+        stripped = line.strip() if not line.startswith(("ok", "FAIL")) else line
+        for pattern in _TIME_LINES:
+            m = pattern.match(stripped)
+            if m:
+                value = float(m.group("value"))
+                unit = m.groupdict().get("unit")
+                total += value / 1000 if unit == "ms" else value
+                found = True
+                break
+    return round(total, 3) if found else None
+
+
+test_seconds.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite the name

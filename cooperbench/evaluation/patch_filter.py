@@ -5,24 +5,32 @@ patch is graded the same here as there:
 
 - :func:`sanitize_patch` undoes what capturing a patch through a shell or a Windows tool
   does to it (``'\\''`` quoting, CRLF line endings, a missing final newline).
-- :func:`filter_test_files` drops every ``diff --git`` block whose a/ or b/ path looks like
-  a test (:data:`TEST_PATH_MARKERS`): an agent's own tests would collide with the hidden
-  ``tests.patch`` and make ``git apply`` reject the feature's tests.
+- :func:`filter_test_files` drops every ``diff --git`` block whose a/ or b/ path is a test
+  by the scoring policy's rule: an agent's own tests would collide with the hidden
+  ``tests.patch`` and make ``git apply`` reject the feature's tests. Two rules exist:
+  :func:`is_test_path` (upstream 0.0.14, the ``paper`` policy: Python-only substrings) and
+  :func:`is_test_path_any_language` (upstream 0.0.16+, the ``upstream`` policy).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 __all__ = [
     "TEST_PATH_MARKERS",
+    "TestPathRule",
     "diff_blocks",
     "filter_test_files",
     "header_paths",
     "is_test_path",
+    "is_test_path_any_language",
     "prepare_patch",
     "sanitize_patch",
 ]
+
+#: A test-file rule: ``rule(path)`` is true when the repository-relative ``path`` is a test.
+TestPathRule = Callable[[str], bool]
 
 #: Upstream's rule: a path is a test when, seen as ``/<path>`` (as it appears after ``a`` or
 #: ``b`` in the header), it contains one of these substrings. Substrings, not path segments:
@@ -100,9 +108,36 @@ def header_paths(header: str) -> tuple[str, ...]:
 
 
 def is_test_path(path: str) -> bool:
-    """Whether ``path`` (relative to the repository root) is a test file by upstream's rule."""
+    """Whether ``path`` (relative to the repository root) is a test file by upstream 0.0.14's rule (``paper``)."""
     probe = "/" + path
     return any(marker in probe for marker in TEST_PATH_MARKERS)
+
+
+# Upstream 0.0.16+'s rule, for every language: a test directory anywhere in the path, or a file
+# name of a test by its language's convention. Case matters (`FooTest.java`, not `Footest.java`),
+# and the file-name part is matched on the last path segment only, so `contests.py` is not a test
+# here (it is under the 0.0.14 substring rule).
+_TEST_DIR = re.compile(r"/(?:tests?|__tests__|spec|testdata)/")
+_TEST_FILE = re.compile(
+    r"(?:^|/)(?:"
+    r"test_[^/]+"  # test_foo.py
+    r"|[^/]+_test\.[A-Za-z0-9]+"  # foo_test.go, foo_test.rs, foo_test.py
+    r"|[^/]+\.(?:test|spec)\.[A-Za-z0-9]+"  # foo.test.ts, foo.spec.js
+    r"|[^/]*Tests?\.(?:java|kt|cs|scala)"  # FooTest.java, FooTests.cs
+    r"|tests?\.py"  # test.py, tests.py
+    r")$"
+)
+
+
+def is_test_path_any_language(path: str) -> bool:
+    """Whether ``path`` is a test file by upstream 0.0.16+'s rule for every language (``upstream``).
+
+    A path is a test when it lies in a ``test/``, ``tests/``, ``__tests__/``, ``spec/`` or
+    ``testdata/`` directory, or its file name is ``test_*``, ``*_test.<ext>``,
+    ``*.test.<ext>``, ``*.spec.<ext>``, ``*Test.java`` (``.kt``, ``.cs``, ``.scala``; also
+    ``*Tests.*``), ``test.py`` or ``tests.py``.
+    """
+    return bool(_TEST_DIR.search("/" + path) or _TEST_FILE.search(path))
 
 
 def diff_blocks(patch: str) -> tuple[str, list[str]]:
@@ -123,7 +158,7 @@ def diff_blocks(patch: str) -> tuple[str, list[str]]:
     return "".join(preamble), ["".join(b) for b in blocks]
 
 
-def filter_test_files(patch: str) -> str:
+def filter_test_files(patch: str, rule: TestPathRule = is_test_path) -> str:
     """Drop the ``diff --git`` blocks of test files from a patch.
 
     Renames count as tests when either side is one; binary hunks, deletions and mode changes
@@ -131,13 +166,14 @@ def filter_test_files(patch: str) -> str:
 
     Args:
         patch: a unified git diff.
+        rule: which paths are tests (default :func:`is_test_path`, the ``paper`` policy's).
 
     Returns:
         The patch without test files, or ``""`` when no ``diff --git`` block is left (a patch
         that only touched tests is no patch at all, not a corrupt one).
     """
     preamble, blocks = diff_blocks(patch)
-    kept = [b for b in blocks if not any(is_test_path(p) for p in header_paths(b.split("\n", 1)[0]))]
+    kept = [b for b in blocks if not any(rule(p) for p in header_paths(b.split("\n", 1)[0]))]
     if not kept:
         return ""
     text = preamble + "".join(kept)
@@ -177,14 +213,15 @@ def sanitize_patch(patch: str) -> str:
     return patch
 
 
-def prepare_patch(raw: str | bytes | None) -> str:
+def prepare_patch(raw: str | bytes | None, rule: TestPathRule = is_test_path) -> str:
     """An agent's patch as the evaluator applies it: decoded, sanitized, test files dropped.
 
     Bytes that are not UTF-8 survive the round trip (they are carried as surrogate escapes,
-    so encode the result with ``errors="surrogateescape"``).
+    so encode the result with :func:`cooperbench.patches.patch_bytes`).
 
     Args:
         raw: the patch file's content; ``None`` for a missing patch.
+        rule: which paths are tests (the scoring policy's rule).
 
     Returns:
         The patch to apply, ``""`` when there is nothing to apply.
@@ -192,4 +229,4 @@ def prepare_patch(raw: str | bytes | None) -> str:
     if raw is None:
         return ""
     text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
-    return filter_test_files(sanitize_patch(text))
+    return filter_test_files(sanitize_patch(text), rule)

@@ -15,8 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from cooperbench.backends._context import SandboxTracker
 from cooperbench.backends.base import Backend, RunLabels, Sandbox
 from cooperbench.dataset import Pair, Selection, Task, load_subset, load_tasks
-from cooperbench.errors import DatasetError
-from cooperbench.evaluation.pair_dir import EVAL_FILE, evaluate_pair_dir, get_evaluator
+from cooperbench.errors import ConfigError, DatasetError
+from cooperbench.evaluation.pair_dir import eval_file_name, evaluate_pair_dir, get_evaluator, run_policy
+from cooperbench.evaluation.policy import DEFAULT_POLICY, get_policy
 from cooperbench.evaluation.summary import write_evaluation_summary
 from cooperbench.io import read_json
 from cooperbench.settings import defaults
@@ -26,23 +27,23 @@ if TYPE_CHECKING:
 
 __all__ = ["PairDir", "discover_pair_dirs", "evaluate"]
 
-_PAIR_DIR = re.compile(r"^f(\d+)_f(\d+)$")
+_PAIR_DIR = re.compile(r"^f\d+(?:_f\d+)+$")
 _SETTINGS = ("coop", "solo")
 
 
 @dataclass(frozen=True)
 class PairDir:
-    """A pair folder of a run: ``<run>/<setting>/<repo>/<task_id>/f<a>_f<b>/``."""
+    """A pair folder of a run: ``<run>/<setting>/<repo>/<task_id>/f<a>_f<b>[_f<c>...]/``."""
 
     setting: str
     repo: str
     task_id: int
-    features: tuple[int, int]
+    features: tuple[int, ...]
     path: Path
 
     @property
     def key(self) -> str:
-        return f"{self.setting}/{self.repo}/{self.task_id}/f{self.features[0]}_f{self.features[1]}"
+        return f"{self.setting}/{self.repo}/{self.task_id}/{self.path.name}"
 
 
 def discover_pair_dirs(
@@ -64,10 +65,10 @@ def discover_pair_dirs(
     found: list[PairDir] = []
     for setting in _SETTINGS:
         for path in sorted((run_dir / setting).glob("*/*/*")):
-            m = _PAIR_DIR.match(path.name)
-            if not (m and path.is_dir() and path.parent.name.isdigit()):
+            if not (_PAIR_DIR.match(path.name) and path.is_dir() and path.parent.name.isdigit()):
                 continue
-            pd = PairDir(setting, path.parent.parent.name, int(path.parent.name), (int(m[1]), int(m[2])), path)
+            ids = tuple(int(part[1:]) for part in path.name.split("_"))
+            pd = PairDir(setting, path.parent.parent.name, int(path.parent.name), ids, path)
             if (repo is not None and pd.repo != repo) or (task_id is not None and pd.task_id != task_id):
                 continue
             if features is not None and tuple(sorted(pd.features)) != tuple(sorted(set(features))):
@@ -101,10 +102,10 @@ class _TrackingBackend:
         return getattr(self._backend, attr)
 
 
-def _needs_eval(pd: PairDir, force: bool) -> bool:
+def _needs_eval(pd: PairDir, force: bool, eval_file: str) -> bool:
     if force:
         return True
-    existing = read_json(pd.path / EVAL_FILE)
+    existing = read_json(pd.path / eval_file)
     # An evaluation that hit an infrastructure error is retried, like a resumed run retries the pair.
     return not isinstance(existing, dict) or existing.get("outcome") == "infra_error"
 
@@ -116,9 +117,10 @@ def _mark(passed: bool) -> str:
 def _line(pd: PairDir, record: dict[str, Any]) -> str:
     outcome = record.get("outcome") or "?"
     head = "[green]✓ pass[/green]" if outcome == "pass" else f"[red]✗ {outcome}[/red]"
-    parts = [f"{head} {pd.repo}/{pd.task_id} [dim]{pd.setting} f{pd.features[0]},f{pd.features[1]}[/dim]"]
-    for key in ("feature1", "feature2"):
-        feat = record.get(key) or {}
+    names = ",".join(f"f{f}" for f in pd.features)
+    parts = [f"{head} {pd.repo}/{pd.task_id} [dim]{pd.setting} {names}[/dim]"]
+    for index in range(1, len(pd.features) + 1):
+        feat = record.get(f"feature{index}") or {}
         suffix = " [yellow](timeout)[/yellow]" if feat.get("timed_out") else ""
         parts.append(f"f{feat.get('feature_id')} {_mark(bool(feat.get('passed')))}{suffix}")
     merge = record.get("merge")
@@ -126,6 +128,8 @@ def _line(pd: PairDir, record: dict[str, Any]) -> str:
         desc = merge.get("status", "?")
         if merge.get("strategy") == "union":
             desc += f" → union {merge.get('union_status') or 'clean'}"
+        elif (merge.get("lead_alone") or {}).get("agent"):
+            desc += " → lead alone " + ("passes" if merge["lead_alone"].get("passed") else "fails")
         parts.append(f"[dim]merge[/dim] {desc}")
     category = (record.get("attribution") or {}).get("category")
     if category:
@@ -150,12 +154,14 @@ def evaluate(
     evaluator: str | Evaluator = "merge",
     timeout: float | None = None,
     console: Console | None = None,
+    policy: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate the pairs of the run ``logs/<run_name>`` and update its summary.json.
 
-    Pairs that already have an ``eval.json`` are skipped unless ``force`` (or their evaluation
-    ended in ``infra_error``). One line per evaluated pair is printed; then the ``evaluation``
-    part of ``summary.json`` is recomputed from every eval.json of the run.
+    Pairs that already have an evaluation under the chosen policy are skipped unless ``force``
+    (or their evaluation ended in ``infra_error``). One line per evaluated pair is printed; then
+    the ``evaluation`` part of ``summary.json`` is recomputed from every eval.json of the run.
+    No agent runs: re-grading a run under another policy only merges and tests its patches.
 
     Args:
         run_name: the run folder under ``logs_dir``.
@@ -170,13 +176,17 @@ def evaluate(
         evaluator: evaluator plugin name or instance.
         timeout: seconds per test run (default: the evaluator's).
         console: where progress and the per-pair lines go (default: stdout).
+        policy: the scoring policy, ``upstream`` or ``paper`` (default: the run's own, as recorded
+            in its config.json, else ``upstream``). Results under the run's own policy go to
+            ``eval.json``; under another, to ``eval.<policy>.json`` beside it.
 
     Returns:
-        The ``evaluation`` part of summary.json plus ``this_invocation``
-        (``{"evaluated", "skipped", "errors"}``).
+        The ``evaluation`` part of summary.json plus ``policy`` (the one evaluated),
+        ``policy_pass_rate`` (its pass rate) and ``this_invocation`` (``{"evaluated", "skipped", "errors"}``).
 
     Raises:
         DatasetError: the run folder, the dataset or the subset does not exist.
+        ConfigError: ``policy`` is unknown, or the evaluator takes no policy.
         UnknownPluginError: the backend or evaluator is not installed.
     """
     settings = defaults()
@@ -187,24 +197,46 @@ def evaluate(
         available = sorted(p.name for p in logs_root.iterdir() if p.is_dir()) if logs_root.is_dir() else []
         raise DatasetError(f"{run_dir}: no such run folder. Runs in {logs_root}: {', '.join(available) or 'none'}")
     selection = load_subset(data_root, subset) if subset else None
+    own_policy = run_policy(run_dir)
+    the_evaluator = _evaluator(evaluator, policy, own_policy)
+    chosen = getattr(the_evaluator, "policy", None)
+    eval_file = eval_file_name(chosen, own_policy)
     pair_dirs = discover_pair_dirs(run_dir, repo=repo, task_id=task_id, features=features, selection=selection)
-    todo = [pd for pd in pair_dirs if _needs_eval(pd, force)]
+    todo = [pd for pd in pair_dirs if _needs_eval(pd, force, eval_file)]
     out = console or Console(highlight=False, soft_wrap=True)
-    out.print(f"[bold]cooperbench eval[/bold] {run_name}: {len(pair_dirs)} pair(s), {len(todo)} to evaluate")
+    under = f" under the {chosen} policy ({eval_file})" if chosen else ""
+    out.print(f"[bold]cooperbench eval[/bold] {run_name}: {len(pair_dirs)} pair(s), {len(todo)} to evaluate{under}")
     errors = 0
     if todo:
         tasks = {(t.repo, t.task_id): t for t in load_tasks(data_root, repo=repo, task_id=task_id)}
-        the_evaluator = get_evaluator(evaluator) if isinstance(evaluator, str) else evaluator
-        errors = _evaluate_all(todo, tasks, the_evaluator, backend, run_name, concurrency, timeout, out)
+        errors = _evaluate_all(todo, tasks, the_evaluator, backend, run_name, concurrency, timeout, out, eval_file)
     part = write_evaluation_summary(run_dir)
-    rate = part["pass_rate"]
+    by_policy = part.get("by_policy") or {}
+    rate = (by_policy.get(chosen) or {}).get("pass_rate") if chosen else None
+    rate = rate or part["pass_rate"]
     invocation = {"evaluated": len(todo) - errors, "skipped": len(pair_dirs) - len(todo), "errors": errors}
     out.print(
-        f"pass rate {rate['pass_rate']:.1%} ({rate['passed']}/{rate['counted']} pairs, "
-        f"{rate['infra_errors']} infra error(s) counted) · evaluated {invocation['evaluated']}, "
+        f"pass rate{f' ({chosen})' if chosen else ''} {rate['pass_rate']:.1%} ({rate['passed']}/{rate['counted']} "
+        f"pairs, {rate['infra_errors']} infra error(s) counted) · evaluated {invocation['evaluated']}, "
         f"skipped {invocation['skipped']}, errors {errors}"
     )
-    return {**part, "this_invocation": invocation}
+    return {**part, "policy": chosen, "policy_pass_rate": rate, "this_invocation": invocation}
+
+
+def _evaluator(evaluator: str | Evaluator, policy: str | None, own_policy: str | None) -> Evaluator:
+    """The evaluator to use: ``policy`` given, else the run's own, else the default (for ``merge``)."""
+    if policy is not None:
+        get_policy(policy)  # an unknown name fails here, with the list of policies
+    if isinstance(evaluator, str):
+        if policy is None and evaluator != "merge":
+            return get_evaluator(evaluator)
+        return get_evaluator(evaluator, policy=policy or own_policy or DEFAULT_POLICY)
+    has = getattr(evaluator, "policy", None)
+    if policy is not None and has != policy:
+        raise ConfigError(
+            f"the evaluator instance given scores under policy {has!r}, not {policy!r}; create it with that policy"
+        )
+    return evaluator
 
 
 def _evaluate_all(
@@ -216,6 +248,7 @@ def _evaluate_all(
     concurrency: int,
     timeout: float | None,
     out: Console,
+    eval_file: str,
 ) -> int:
     from cooperbench.backends import get_backend
 
@@ -231,8 +264,9 @@ def _evaluate_all(
             raise DatasetError(f"{pd.path}: task {pd.repo}/task{pd.task_id} is not in the dataset; pass --dataset-dir")
         pair = Pair(pd.repo, pd.task_id, pd.features, task)
         return evaluate_pair_dir(
-            evaluator, pair, pd.path, setting=pd.setting, backend=tracked, run=labels, timeout=timeout
-        )
+            evaluator, pair, pd.path, setting=pd.setting, backend=tracked, run=labels, timeout=timeout,
+            eval_file=eval_file,
+        )  # fmt: skip
 
     columns = (SpinnerColumn(), TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (

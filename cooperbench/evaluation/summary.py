@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cooperbench.evaluation.base import now_iso
-from cooperbench.evaluation.pair_dir import EVAL_FILE, read_agent_statuses
+from cooperbench.evaluation.pair_dir import EVAL_FILE, read_agent_statuses, run_policy
 from cooperbench.io import read_json
 from cooperbench.outcomes import Outcome, decide_outcome, merge_rescued_by_union, pass_rate
 
@@ -28,23 +28,43 @@ def _merge_kind(record: dict[str, Any]) -> str | None:
         return None
     if merge_rescued_by_union(merge):
         return "union_rescued"
+    if str(merge.get("strategy") or "").startswith("solo-"):
+        return "lead_rescued"
     return str(merge.get("status")) if merge.get("status") else None
 
 
 def evaluation_summary(run_dir: str | Path) -> dict[str, Any]:
     """Counts and pass rates over every ``eval.json`` under ``run_dir`` (``<setting>/<repo>/<task>/<pair>/``).
 
+    ``eval.json`` holds the run's own scoring policy (``policy``); a run re-graded under another
+    policy also has ``eval.<policy>.json`` files, summarized apart under ``by_policy``.
+
     Returns:
-        ``{"pairs", "outcomes", "pass_rate", "pass_rate_excluding_infra", "by_setting",
-        "merge", "attribution", "updated_at"}``; both pass rates come from
+        ``{"policy", "pairs", "outcomes", "pass_rate", "pass_rate_excluding_infra", "by_setting",
+        "merge", "attribution", "by_policy", "updated_at"}``; both pass rates come from
         :func:`cooperbench.outcomes.pass_rate` and say how infra errors were counted.
+        ``by_policy`` maps every policy with results to the same counts for that policy.
     """
     run_dir = Path(run_dir)
+    own = run_policy(run_dir)
+    part = _summary_of(run_dir, EVAL_FILE)
+    by_policy: dict[str, Any] = {}
+    if own is not None and part["pairs"]:
+        by_policy[own] = {k: v for k, v in part.items() if k != "updated_at"}
+    names = {p.name for pattern in ("*/*/*/*/eval.*.json", "*/*/*/*/repeat-*/eval.*.json") for p in run_dir.glob(pattern)}
+    for name in sorted(names):
+        policy = name[len("eval.") : -len(".json")]
+        if policy and policy != own:
+            by_policy[policy] = {k: v for k, v in _summary_of(run_dir, name).items() if k != "updated_at"}
+    return {"policy": own, **part, "by_policy": by_policy}
+
+
+def _summary_of(run_dir: Path, file_name: str) -> dict[str, Any]:
     outcomes: list[Outcome] = []
     by_setting: dict[str, list[Outcome]] = {}
     merges: Counter[str] = Counter()
     attribution: Counter[str] = Counter()
-    paths = [*run_dir.glob(f"*/*/*/*/{EVAL_FILE}"), *run_dir.glob(f"*/*/*/*/repeat-*/{EVAL_FILE}")]  # --repeats
+    paths = [*run_dir.glob(f"*/*/*/*/{file_name}"), *run_dir.glob(f"*/*/*/*/repeat-*/{file_name}")]  # --repeats
     for path in sorted(paths):
         record = read_json(path)
         if not isinstance(record, dict):

@@ -45,6 +45,7 @@ class RunOptions:
     repeats: int = 1
     messaging_faults: MessageFaults | None = None
     image_prefix: str = "akhatua/cooperbench-"
+    policy: str = "upstream"  # the scoring policy of the run's evaluations (cooperbench.evaluation.policy)
 
     def describe(self) -> dict[str, Any]:
         """The options as recorded in ``config.json``."""
@@ -72,6 +73,7 @@ class RunOptions:
             "agent_timeout": self.agent_timeout,
             "attempts": self.attempts,
             "repeats": self.repeats,
+            "policy": self.policy,
         }
 
 

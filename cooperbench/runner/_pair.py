@@ -15,7 +15,8 @@ from cooperbench.backends import Backend, GitServer, RunLabels
 from cooperbench.backends._context import ActiveRun, SandboxTracker, bind_run, track_sandboxes
 from cooperbench.dataset import Pair
 from cooperbench.errors import InfraError
-from cooperbench.io import write_json_atomic, write_text_atomic
+from cooperbench.io import write_bytes_atomic, write_json_atomic
+from cooperbench.patches import patch_bytes
 from cooperbench.runner._options import RunOptions
 from cooperbench.runner._paths import agent_ids, pair_dir
 from cooperbench.summary import RESULT_FILE
@@ -299,8 +300,9 @@ def _write_pair(
         patch = res.patch if res is not None else ""
         if run.result is not None and run.error_kind == "timeout":
             patch = run.result.patch  # finished during the grace period: keep its work
-        write_text_atomic(
-            out_dir / f"{run.agent_id}.patch", patch if not patch or patch.endswith("\n") else patch + "\n"
+        data = patch_bytes(patch)  # lossless: a patch that is not UTF-8 is written byte for byte
+        write_bytes_atomic(
+            out_dir / f"{run.agent_id}.patch", data if not data or data.endswith(b"\n") else data + b"\n"
         )
         if res is not None and not (out_dir / f"{run.agent_id}_traj.json").exists():
             write_json_atomic(out_dir / f"{run.agent_id}_traj.json", res.messages)
@@ -311,7 +313,7 @@ def _write_pair(
             "error_kind": run.error_kind,
             "duration_s": round(run.duration, 3),
             "patch_file": f"{run.agent_id}.patch",
-            "patch_bytes": len(patch.encode()),
+            "patch_bytes": len(data),
         }
         for key in ("cost", "steps", "sent_messages", *TOKEN_FIELDS):
             record[key] = getattr(res, key) if res is not None else 0

@@ -16,6 +16,7 @@ from typing import Any
 from cooperbench.backends import RunLabels, get_backend
 from cooperbench.dataset import Pair, discover_pairs
 from cooperbench.errors import ConfigError, CooperBenchError, InfraError
+from cooperbench.evaluation.policy import get_policy
 from cooperbench.io import read_json, write_json_atomic
 from cooperbench.messaging import MessageFaults, parse_faults
 from cooperbench.messaging._url import redact as redact_url
@@ -55,6 +56,7 @@ def run(
     attempts: int = 1,
     repeats: int = 1,
     messaging_faults: str | MessageFaults | None = None,
+    policy: str | None = None,
     _return_summary: bool = False,
 ) -> dict[str, Any] | None:
     """Run an agent on pairs of features and write ``logs/<run_name>/``.
@@ -86,6 +88,8 @@ def run(
             (see docs/messaging.md); coop with messaging only.
         repeats: run each selected pair this many times, into ``<pair>/repeat-1/ ... repeat-<K>/``
             (1: the plain layout). A resumed run runs only the repeats without a result.
+        policy: the scoring policy of the evaluation, ``upstream`` (default) or ``paper``
+            (see docs/outcomes.md); recorded in config.json.
 
     Returns:
         ``None`` (the summary is in ``logs/<run_name>/summary.json``).
@@ -112,6 +116,7 @@ def _resolve_options(**kw: Any) -> RunOptions:
         faults = parse_faults(faults)
     if faults is not None and (setting != "coop" or not kw["messaging_enabled"]):
         raise ConfigError("--messaging-faults needs messaging between agents: the coop setting, without --no-messaging")
+    policy = get_policy(kw["policy"]).name  # an unknown name fails before anything starts
     agent = kw["agent"] or d.agent
     model_name = kw["model_name"] or d.model
     backend = kw["backend"] or (config.get("backend") or {}).get("name") or d.backend
@@ -156,6 +161,7 @@ def _resolve_options(**kw: Any) -> RunOptions:
         repeats=kw["repeats"],
         messaging_faults=faults,
         image_prefix=d.image_prefix,
+        policy=policy,
     )
 
 
@@ -261,7 +267,7 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
     if opts.auto_eval:
         from cooperbench.evaluation import get_evaluator
 
-        evaluator = get_evaluator("merge")
+        evaluator = get_evaluator("merge", policy=opts.policy)
     else:
         evaluator = None
     reporter = Reporter()

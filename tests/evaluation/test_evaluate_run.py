@@ -59,29 +59,65 @@ def run_eval(run_dir: Path, backend: LocalBackend, **kw: Any) -> tuple[dict[str,
     return result, out.getvalue()
 
 
+def outcomes_of(run_dir: Path, name: str = "eval.json") -> dict[str, str]:
+    return {
+        str(path.parent.relative_to(run_dir)): json.loads(path.read_text())["outcome"]
+        for path in sorted(run_dir.glob(f"*/*/*/*/{name}"))
+    }
+
+
 def test_evaluate_writes_eval_json_per_pair_and_the_summary(run_dir: Path, backend: LocalBackend) -> None:
     result, printed = run_eval(run_dir, backend, concurrency=2)
-    outcomes = {}
-    for path in sorted(run_dir.glob("*/*/*/*/eval.json")):
-        record = json.loads(path.read_text())
-        outcomes[str(path.parent.relative_to(run_dir))] = record["outcome"]
+    outcomes = outcomes_of(run_dir)
     assert outcomes == {
         "coop/minicalc_task/2/f1_f3": "agent_error",
         "coop/minicalc_task/2/f2_f4": "pass",
-        "coop/textkit_task/1/f1_f2": "pass",
+        "coop/textkit_task/1/f1_f2": "merge_conflict",  # upstream: the lead's patch alone fails f2's tests
         "coop/textkit_task/1/f1_f3": "pass",
         "solo/textkit_task/1/f1_f3": "fail_tests",
     }
+    assert {json.loads(p.read_text())["policy"] for p in run_dir.glob("*/*/*/*/eval.json")} == {"upstream"}
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["cost"] == 1.25  # the runner's part is kept
     part = summary["evaluation"]
-    assert part["pairs"] == 5 and part["outcomes"]["pass"] == 3 and part["outcomes"]["agent_error"] == 1
+    assert part["policy"] == "upstream" and result["policy"] == "upstream"
+    assert part["pairs"] == 5 and part["outcomes"]["pass"] == 2 and part["outcomes"]["agent_error"] == 1
     assert part["pass_rate"] == pass_rate(outcomes.values())
-    assert part["by_setting"]["coop"]["pass_rate"]["pass_rate"] == 0.75
-    assert part["merge"] == {"clean": 3, "union_rescued": 1}
+    assert part["by_setting"]["coop"]["pass_rate"]["pass_rate"] == 0.5
+    assert part["merge"] == {"clean": 3, "conflicts": 1}
     assert result["this_invocation"] == {"evaluated": 5, "skipped": 0, "errors": 0}
-    assert "✓ pass textkit_task/1" in printed and "merge conflicts → union clean" in printed
-    assert "pass rate 60.0% (3/5 pairs" in printed
+    assert "✓ pass textkit_task/1" in printed and "merge conflicts → lead alone fails" in printed
+    assert "pass rate (upstream) 40.0% (2/5 pairs" in printed
+
+
+def test_regrading_under_the_paper_policy_writes_beside_the_runs_own_results(
+    run_dir: Path, backend: LocalBackend
+) -> None:
+    run_eval(run_dir, backend, concurrency=2)
+    own = {p: p.read_bytes() for p in run_dir.glob("*/*/*/*/eval.json")}
+    result, printed = run_eval(run_dir, backend, concurrency=2, policy="paper")
+    assert {p: p.read_bytes() for p in run_dir.glob("*/*/*/*/eval.json")} == own  # never over the run's own
+    paper = outcomes_of(run_dir, "eval.paper.json")
+    assert paper["coop/textkit_task/1/f1_f2"] == "pass"  # the union merge rescues the conflict
+    assert sum(o == "pass" for o in paper.values()) == 3 and len(paper) == 5
+    record = json.loads((run_dir / "coop/textkit_task/1/f1_f2/eval.paper.json").read_text())
+    assert record["policy"] == "paper" and record["merge"]["strategy"] == "union"
+    part = json.loads((run_dir / "summary.json").read_text())["evaluation"]
+    assert part["policy"] == "upstream" and part["pass_rate"]["passed"] == 2  # eval.json: the run's own
+    assert part["by_policy"]["paper"]["pass_rate"]["passed"] == 3
+    assert part["by_policy"]["upstream"]["pass_rate"]["passed"] == 2
+    assert result["policy"] == "paper" and result["policy_pass_rate"]["passed"] == 3
+    assert "under the paper policy (eval.paper.json)" in printed and "pass rate (paper) 60.0% (3/5" in printed
+    again, _ = run_eval(run_dir, backend, policy="paper")
+    assert again["this_invocation"] == {"evaluated": 0, "skipped": 5, "errors": 0}
+
+
+def test_an_unknown_policy_is_refused_with_the_known_ones(run_dir: Path, backend: LocalBackend) -> None:
+    from cooperbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown scoring policy 'strict'.*upstream, paper"):
+        run_eval(run_dir, backend, policy="strict")
+    assert not list(run_dir.glob("*/*/*/*/eval*.json"))
 
 
 def test_pairs_with_eval_json_are_skipped_unless_forced_and_the_summary_covers_all(

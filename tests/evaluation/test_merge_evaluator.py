@@ -29,10 +29,19 @@ def run_labels(request: pytest.FixtureRequest) -> RunLabels:
 
 
 def coop(
-    backend: LocalBackend, request: pytest.FixtureRequest, pair: Pair, p1: str | None, p2: str | None, **kw: Any
+    backend: LocalBackend,
+    request: pytest.FixtureRequest,
+    pair: Pair,
+    p1: str | None,
+    p2: str | None,
+    *,
+    policy: str = "upstream",
+    **kw: Any,
 ) -> dict[str, Any]:
     run = run_labels(request)
-    record = MergeEvaluator().evaluate_pair(pair, "coop", {"agent1": p1, "agent2": p2}, backend, run, **kw)
+    evaluator = MergeEvaluator(policy=policy)
+    record = evaluator.evaluate_pair(pair, "coop", {"agent1": p1, "agent2": p2}, backend, run, **kw)
+    assert record["policy"] == policy
     # the evaluation sandbox is gone, whatever happened
     assert not [r for r in backend.resources(run.run_name) if "sandbox" in r]
     return record
@@ -74,15 +83,71 @@ def test_clean_gold_pair_passes(
     }
 
 
-def test_conflicting_gold_pair_is_rescued_by_the_union_merge(
+def test_conflicting_gold_pair_is_rescued_by_the_union_merge_under_paper(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 2)
+    record = coop(backend, request, pair, gold(pair, 0), gold(pair, 1), policy="paper")
+    merge = record["merge"]
+    assert merge["status"] == "conflicts" and merge["strategy"] == "union" and merge["union_status"] == "clean"
+    assert "textkit/case.py" in merge["conflict_files"]
+    assert record["outcome"] == "pass" and record["attribution"]["category"] == "union_rescued"
+
+
+def test_a_conflict_under_upstream_tests_the_lead_alone_which_fails_the_partners_feature(
     backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
 ) -> None:
     pair = get_pair("textkit_task", 1, 1, 2)
     record = coop(backend, request, pair, gold(pair, 0), gold(pair, 1))
     merge = record["merge"]
-    assert merge["status"] == "conflicts" and merge["strategy"] == "union" and merge["union_status"] == "clean"
+    assert merge["status"] == "conflicts" and merge["strategy"] == "naive" and "union_status" not in merge
     assert "textkit/case.py" in merge["conflict_files"]
-    assert record["outcome"] == "pass" and record["attribution"]["category"] == "union_rescued"
+    lead = merge["lead_alone"]
+    assert lead["agent"] == "agent1" and lead["passed"] is False
+    assert [r["passed"] for r in lead["results"]] == [True, False]  # f1's own tests pass, then f2's fail
+    assert not record["feature1"]["ran"] and not record["feature2"]["ran"]  # nothing merged was tested
+    assert record["outcome"] == "merge_conflict" and record["attribution"]["category"] == "merge_conflict"
+
+
+def test_a_conflict_under_upstream_passes_when_the_leads_patch_carries_both_features(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 2)
+    both = coop(backend, request, pair, gold(pair, 0), gold(pair, 1), policy="paper")["merge"]["diff"]
+    record = coop(backend, request, pair, both, gold(pair, 1))  # the lead integrated its partner's work
+    assert record["merge"]["status"] == "conflicts" and record["merge"]["strategy"] == "solo-agent1"
+    assert record["merge"]["lead_alone"]["passed"] is True
+    assert record["feature1"]["passed"] and record["feature2"]["passed"] and record["both_passed"]
+    assert record["outcome"] == "pass" and record["attribution"]["category"] == "lead_rescued"
+
+
+def test_identical_patches_skip_the_merge_under_upstream_and_merge_under_paper(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 2)
+    both = coop(backend, request, pair, gold(pair, 0), gold(pair, 1), policy="paper")["merge"]["diff"]
+    upstream = coop(backend, request, pair, both, both)
+    assert upstream["merge"]["status"] == "identical" and upstream["merge"]["strategy"] == "skip-merge-identical"
+    assert "diff --git a/textkit/case.py" in upstream["merge"]["diff"]
+    assert upstream["outcome"] == "pass" and upstream["apply_status"] == {"agent1": "applied", "agent2": "applied"}
+    paper = coop(backend, request, pair, both, both, policy="paper")
+    assert paper["merge"]["status"] == "clean" and paper["merge"]["strategy"] == "naive"
+    assert paper["outcome"] == "pass"
+
+
+def test_each_policy_drops_the_test_files_of_its_own_rule(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 3)
+    go_test = (
+        "diff --git a/textkit/case_test.go b/textkit/case_test.go\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/textkit/case_test.go\n@@ -0,0 +1 @@\n+package textkit\n"
+    )
+    upstream = coop(backend, request, pair, gold(pair, 0) + go_test, gold(pair, 1))
+    paper = coop(backend, request, pair, gold(pair, 0) + go_test, gold(pair, 1), policy="paper")
+    assert "case_test.go" not in upstream["merge"]["diff"]  # every language's tests are dropped
+    assert "b/textkit/case_test.go" in paper["merge"]["diff"]  # 0.0.14 knew only Python's
+    assert upstream["outcome"] == paper["outcome"] == "pass"
 
 
 def test_integration_failure_tests_the_failing_feature_alone(
@@ -104,17 +169,38 @@ def test_integration_failure_tests_the_failing_feature_alone(
     assert attribution["agents"]["agent2"]["alone_passed"] is None  # passes on the merge: no extra run
 
 
-def test_corrupt_patch_is_apply_failed_not_an_exception(
+def test_corrupt_patch_is_apply_failed_with_gits_own_error(
     backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
 ) -> None:
     pair = get_pair("textkit_task", 1, 1, 3)
     corrupt = gold(pair, 0).replace("@@ -", "@@ -9", 1).replace("\n ", "\n#", 3)
-    record = coop(backend, request, pair, corrupt, gold(pair, 1))
-    assert record["apply_status"] == {"agent1": "failed", "agent2": "applied"}
-    assert record["merge"]["status"] == "missing_input"
-    assert record["outcome"] == "apply_failed" and record["error"] is None
-    assert not record["feature1"]["ran"] and not record["both_passed"]
-    assert record["attribution"]["category"] == "own_implementation_failed"
+    for policy in ("upstream", "paper"):
+        record = coop(backend, request, pair, corrupt, gold(pair, 1), policy=policy)
+        assert record["apply_status"] == {"agent1": "failed", "agent2": "applied"}
+        assert record["merge"]["status"] == "missing_input"
+        assert record["outcome"] == "apply_failed" and record["error_kind"] == "apply_failed"
+        assert record["error"].startswith("agent1.patch (feature 1) does not apply to the base commit: error: ")
+        assert "corrupt patch at line" in record["apply_errors"]["agent1"]
+        assert "$ git apply --3way agent1.patch" in record["apply_errors"]["agent1"]
+        assert not record["feature1"]["ran"] and not record["both_passed"]
+        assert record["attribution"]["category"] == "own_implementation_failed"
+
+
+def test_a_stale_patch_names_the_file_and_the_hunk_that_do_not_apply(
+    backend: LocalBackend, request: pytest.FixtureRequest, get_pair: Callable[..., Pair]
+) -> None:
+    pair = get_pair("textkit_task", 1, 1, 3)
+    lines = gold(pair, 1).splitlines(keepends=True)
+    # a context line of agent2's patch that is not in the base commit: the hunk cannot be placed
+    i = next(n for n, line in enumerate(lines) if line.startswith(" ") and line.strip())
+    lines[i] = " # a line the base commit does not have\n"
+    record = coop(backend, request, pair, gold(pair, 0), "".join(lines))
+    assert record["apply_status"] == {"agent1": "applied", "agent2": "failed"}
+    assert record["error_kind"] == "apply_failed" and record["outcome"] == "apply_failed"
+    error = record["apply_errors"]["agent2"]
+    assert re.search(r"error: patch failed: \S+:\d+", error)  # the file and the hunk's line
+    assert "a line the base commit does not have" in error  # git -v shows the context it searched for
+    assert "agent2.patch (feature 3)" in record["error"] and "patch failed" in record["error"]
 
 
 def test_empty_patches_are_skipped_and_no_patch(

@@ -16,6 +16,7 @@ from cooperbench.evaluation.patch_filter import (
     filter_test_files,
     header_paths,
     is_test_path,
+    is_test_path_any_language,
     prepare_patch,
     sanitize_patch,
 )
@@ -248,3 +249,86 @@ def test_sanitize_is_idempotent_and_ends_with_a_newline(text: str) -> None:
     once = sanitize_patch(text)
     assert sanitize_patch(once) == once
     assert once == "" or once.endswith("\n")
+
+
+# --- the test-file rule of each scoring policy, on paths of every language ---------------------
+
+# (path, test under `upstream` (0.0.16+), test under `paper` (0.0.14))
+LANGUAGE_PATHS = [
+    # Python
+    ("tests/test_app.py", True, True),
+    ("src/pkg/test_util.py", True, True),
+    ("src/pkg/util_test.py", True, True),
+    ("pkg/tests.py", True, True),
+    ("pkg/test.py", True, False),  # 0.0.14 knew `tests.py`, not `test.py`
+    ("docs/contests.py", False, True),  # 0.0.14's substring quirk
+    ("src/pkg/testing.py", False, False),
+    ("src/conftest.py", False, False),
+    # Go
+    ("pkg/server/handler_test.go", True, False),
+    ("internal/testdata/golden.json", True, False),
+    ("pkg/testing/util.go", False, False),
+    ("cmd/main.go", False, False),
+    # Rust
+    ("src/parser_test.rs", True, False),
+    ("tests/integration.rs", True, True),
+    ("src/lib.rs", False, False),
+    # TypeScript / JavaScript
+    ("src/components/button.test.tsx", True, False),
+    ("src/api/client.spec.ts", True, False),
+    ("src/__tests__/util.ts", True, False),
+    ("lib/index.test.js", True, False),
+    ("spec/models/user_spec.rb", True, False),
+    ("src/latest.ts", False, False),
+    ("src/contest.ts", False, False),
+    # JVM / .NET
+    ("src/test/java/org/app/ParserTest.java", True, True),  # `/test/` under both
+    ("app/src/main/kotlin/ServiceTest.kt", True, False),
+    ("Lib/ParserTests.cs", True, False),
+    ("src/main/scala/ParserTest.scala", True, False),
+    ("src/main/java/org/app/Parser.java", False, False),
+    ("src/main/java/org/app/Contest.java", False, False),
+]
+
+
+@pytest.mark.parametrize(("path", "upstream", "paper"), LANGUAGE_PATHS)
+def test_each_policy_classifies_test_paths_of_every_language(path: str, upstream: bool, paper: bool) -> None:
+    from cooperbench.evaluation.policy import POLICIES
+
+    assert is_test_path_any_language(path) is upstream
+    assert is_test_path(path) is paper
+    assert POLICIES["upstream"].test_path(path) is upstream and POLICIES["paper"].test_path(path) is paper
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=10)
+_EXT = st.sampled_from(["py", "go", "rs", "ts", "tsx", "js", "java", "kt", "cs", "scala", "rb", "c"])
+_DIRS = st.lists(_WORD.filter(lambda w: "test" not in w and "spec" not in w), max_size=4)
+
+
+@given(dirs=_DIRS, name=_WORD, ext=_EXT, kind=st.sampled_from(["dir", "test_", "_test", ".test", ".spec", "Test"]))
+def test_upstream_rule_finds_each_languages_test_convention(dirs: list[str], name: str, ext: str, kind: str) -> None:
+    prefix = "/".join(dirs)
+    prefix = prefix + "/" if prefix else ""
+    path = {
+        "dir": f"{prefix}__tests__/{name}.{ext}",
+        "test_": f"{prefix}test_{name}.{ext}",
+        "_test": f"{prefix}{name}_test.{ext}",
+        ".test": f"{prefix}{name}.test.{ext}",
+        ".spec": f"{prefix}{name}.spec.{ext}",
+        "Test": f"{prefix}{name.capitalize()}Test.java",
+    }[kind]
+    assert is_test_path_any_language(path)
+
+
+@given(dirs=_DIRS, name=_WORD.filter(lambda w: "test" not in w and "spec" not in w), ext=_EXT)
+def test_neither_rule_drops_a_path_that_never_says_test(dirs: list[str], name: str, ext: str) -> None:
+    path = "/".join([*dirs, f"{name}.{ext}"])
+    assert not is_test_path_any_language(path) and not is_test_path(path)
+
+
+@given(paths=st.lists(st.sampled_from([p for p, _, _ in LANGUAGE_PATHS]), max_size=8))
+def test_filtering_under_the_upstream_rule_keeps_exactly_the_non_test_blocks(paths: list[str]) -> None:
+    patch = "".join(block(p, "x") for p in paths)
+    filtered = filter_test_files(patch, is_test_path_any_language)
+    assert filtered == "".join(block(p, "x") for p in paths if not is_test_path_any_language(p))
+    assert filter_test_files(filtered, is_test_path_any_language) == filtered
