@@ -42,7 +42,7 @@ def test_oracle_run_with_git_on_docker_matches_the_documented_outcomes(tmp_path:
     run_name = f"docker-e2e-{os.getpid()}"
     command = [sys.executable, "-m", "cooperbench", "run", "--backend", "docker", "-a", "oracle", "--git"]
     command += ["--agent-config", str(config), "--dataset-dir", str(DATASET), "--log-dir", str(tmp_path / "logs")]
-    command += ["-n", run_name, "-r", "textkit_task", "-c", "2"]
+    command += ["-n", run_name, "-r", "textkit_task", "-c", "2", "--policy", "paper"]  # the union merge below
     proc = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -288,3 +288,72 @@ def test_an_unknown_setting_is_reported_without_creating_a_sandbox(
     record = MergeEvaluator().evaluate_pair(pair, "team", {"agent1": gold(pair, 0)}, backend, run)
     assert record["error"].startswith("ConfigError: setting must be coop or solo, got 'team'")
     assert record["outcome"] == "infra_error" and backend.resources(run.run_name) == []
+
+
+# --- N agents ---------------------------------------------------------------------------------
+
+
+def test_three_agents_are_folded_in_order_and_every_feature_is_graded(
+    backend: LocalBackend, request: pytest.FixtureRequest, examples: Any
+) -> None:
+    from cooperbench.dataset import load_task
+
+    task = load_task(examples / "textkit_task" / "task1", "textkit_task")
+    assert task is not None
+    pair = Pair("textkit_task", 1, (1, 3, 4), task)
+    f1, f3, f4 = (task.feature_file(f, "feature.patch").read_text() for f in (1, 3, 4))
+    f4_code = without_file(f4, "README.md")  # no README conflict with f3: the fold is clean
+    run = run_labels(request)
+    record = MergeEvaluator().evaluate_pair(pair, "coop", {"agent1": f1, "agent2": f3, "agent3": f4_code}, backend, run)
+    assert record["features"] == [1, 3, 4] and record["agents"] == ["agent1", "agent2", "agent3"]
+    steps = record["merge"]["steps"]
+    assert [(s["into"], s["merged"], s["status"]) for s in steps] == [
+        ("agent2", "agent1", "clean"),
+        ("agent3", "m2", "clean"),
+    ]
+    assert record["merge"]["status"] == "clean"
+    assert [record[f"feature{i}"]["feature_id"] for i in (1, 2, 3)] == [1, 3, 4]
+    assert [r["passed"] for r in record["feature_results"]] == [True, False, True]  # f3 broken by f4's truncate
+    assert "test_output" not in record["feature_results"][0]
+    assert not record["both_passed"] and record["outcome"] == "fail_tests"
+    attribution = record["attribution"]
+    assert attribution["category"] == "integration_failure" and set(attribution["agents"]) == {
+        "agent1", "agent2", "agent3"
+    }  # fmt: skip
+    assert attribution["agents"]["agent2"]["alone_passed"] is True
+
+
+def test_three_agents_with_conflicts_under_each_policy(
+    backend: LocalBackend, request: pytest.FixtureRequest, examples: Any
+) -> None:
+    from cooperbench.dataset import load_task
+
+    task = load_task(examples / "textkit_task" / "task1", "textkit_task")
+    assert task is not None
+    pair = Pair("textkit_task", 1, (1, 2, 3), task)
+    patches = {f"agent{i}": task.feature_file(f, "feature.patch").read_text() for i, f in enumerate((1, 2, 3), 1)}
+    run = run_labels(request)
+    paper = MergeEvaluator(policy="paper").evaluate_pair(pair, "coop", patches, backend, run)
+    assert paper["merge"]["strategy"] == "union" and paper["merge"]["union_status"] == "clean"
+    assert paper["merge"]["steps"][0]["status"] == "conflicts" and paper["merge"]["steps"][0]["union_status"] == "clean"
+    assert len(paper["merge"]["steps"]) == 2
+    assert [r["passed"] for r in paper["feature_results"]] == [True, True, True] and paper["outcome"] == "pass"
+    upstream = MergeEvaluator(policy="upstream").evaluate_pair(pair, "coop", patches, backend, run)
+    assert upstream["merge"]["status"] == "conflicts" and len(upstream["merge"]["steps"]) == 1  # the fold stops
+    assert [r["passed"] for r in upstream["merge"]["lead_alone"]["results"]] == [True, False]
+    assert len(upstream["feature_results"]) == 3 and not any(r["ran"] for r in upstream["feature_results"])
+    assert upstream["outcome"] == "merge_conflict"
+
+
+def test_solo_grades_every_feature_of_a_tuple(
+    backend: LocalBackend, request: pytest.FixtureRequest, examples: Any
+) -> None:
+    from cooperbench.dataset import load_task
+
+    task = load_task(examples / "textkit_task" / "task1", "textkit_task")
+    assert task is not None
+    pair = Pair("textkit_task", 1, (1, 2, 4), task)
+    combined = (task.path / "combined.patch").read_text()  # every feature of the task, reconciled
+    record = MergeEvaluator().evaluate_pair(pair, "solo", {"solo": combined}, backend, run_labels(request))
+    assert record["agents"] == ["solo"] and len(record["feature_results"]) == 3
+    assert all(record[f"feature{i}"]["passed"] for i in (1, 2, 3)) and record["outcome"] == "pass"

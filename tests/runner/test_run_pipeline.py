@@ -19,9 +19,13 @@ DATASET = ROOT / "examples" / "dataset"
 HERE = Path(__file__).resolve().parent
 
 # Expected outcomes of the gold patches (examples/dataset/README.md).
+# Under the default (upstream) scoring policy a conflicting gold pair is graded on the lead's patch
+# alone, which never implements its partner's feature (docs/outcomes.md).
 GOLD_COOP = {
-    "minicalc_task/2/f3_f4": "fail_tests",  # the union merge keeps two div(); the later wins
-    "textkit_task/1/f3_f4": "fail_tests",  # README conflict; the union merge breaks f3's slugify(max_length)
+    "minicalc_task/2/f1_f2": "merge_conflict",
+    "minicalc_task/2/f3_f4": "merge_conflict",
+    "textkit_task/1/f1_f2": "merge_conflict",
+    "textkit_task/1/f3_f4": "merge_conflict",
 }
 
 
@@ -87,7 +91,8 @@ def test_oracle_coop_writes_the_whole_layout_and_resumes(tmp_path):
         "akhatua/cooperbench-textkit:task1",
         "akhatua/cooperbench-minicalc:task2",
     }
-    assert summary["pairs"] == 16 and summary["outcomes"] == {"fail_tests": 2, "pass": 14}
+    assert summary["pairs"] == 16 and summary["outcomes"] == {"merge_conflict": 4, "pass": 12}
+    assert config["policy"] == "upstream" and summary["evaluation"]["policy"] == "upstream"
     assert "Pass rate" in proc.stdout
 
     stamps = {k: load(d / "result.json")["started_at"] for k, d in dirs.items()}
