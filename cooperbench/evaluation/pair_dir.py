@@ -52,7 +52,9 @@ def run_policy(run_dir: Path) -> str | None:
     config = read_json(Path(run_dir) / "config.json")
     if isinstance(config, dict) and isinstance(config.get("policy"), str):
         return str(config["policy"])
-    found = (p for pattern in (f"*/*/*/*/{EVAL_FILE}", f"*/*/*/*/repeat-*/{EVAL_FILE}") for p in Path(run_dir).glob(pattern))
+    found = (
+        p for pattern in (f"*/*/*/*/{EVAL_FILE}", f"*/*/*/*/repeat-*/{EVAL_FILE}") for p in Path(run_dir).glob(pattern)
+    )
     for path in sorted(found):
         record = read_json(path)
         if isinstance(record, dict):

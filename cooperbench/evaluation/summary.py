@@ -51,7 +51,9 @@ def evaluation_summary(run_dir: str | Path) -> dict[str, Any]:
     by_policy: dict[str, Any] = {}
     if own is not None and part["pairs"]:
         by_policy[own] = {k: v for k, v in part.items() if k != "updated_at"}
-    names = {p.name for pattern in ("*/*/*/*/eval.*.json", "*/*/*/*/repeat-*/eval.*.json") for p in run_dir.glob(pattern)}
+    names = {
+        p.name for pattern in ("*/*/*/*/eval.*.json", "*/*/*/*/repeat-*/eval.*.json") for p in run_dir.glob(pattern)
+    }
     for name in sorted(names):
         policy = name[len("eval.") : -len(".json")]
         if policy and policy != own:
