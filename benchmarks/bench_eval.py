@@ -22,7 +22,8 @@ Figures:
 Usage::
 
     python benchmarks/bench_eval.py [--dataset-dir DIR] [--subset lite|all|NAME] [--repo R] [--task T]
-                                    [--policy upstream|paper] [--limit 2.0] [--json] [--keep DIR]
+                                    [--max-pairs N] [--policy upstream|paper] [--limit 2.0] [--json]
+                                    [--keep DIR] [--verbose]
 
 Exit status 1 when the median limit ratio from the second pair on exceeds ``--limit``, or when a
 pair's outcome differs between the two runs (the evaluation must be deterministic; ``--keep``
@@ -141,12 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=float, default=2.0, help="highest acceptable median limit ratio")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--keep", type=Path, help="keep the run folders (and template cache) in this folder")
+    parser.add_argument("--max-pairs", type=int, help="only the first N selected pairs")
     parser.add_argument("--verbose", action="store_true", help="print every pair's figures")
     args = parser.parse_args(argv)
 
     dataset = args.dataset_dir.resolve()
     subset = args.subset if args.subset is not None else ("lite" if dataset == EXAMPLES else "all")
     pairs = discover_pairs(dataset, subset=None if subset == "all" else subset, repo=args.repo, task_id=args.task)
+    pairs = pairs[: args.max_pairs] if args.max_pairs else pairs
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
         root = args.keep or Path(tmp)
         backend = LocalBackend(cache_dir=root / "cache")

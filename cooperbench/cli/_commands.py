@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -324,20 +325,23 @@ def validate_command(
     from cooperbench.validation import VERDICTS, validate
 
     settings = defaults()
+    # With --json, stdout holds the report alone: the oracle run's progress goes to stderr.
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
-        report = validate(
-            dataset_dir=dataset_dir or settings.dataset_dir,
-            subset=subset,
-            repo=repo,
-            task_id=task,
-            features=parse_features(features),
-            backend=backend or settings.backend,
-            concurrency=concurrency,
-            logs_dir=log_dir,
-            agent_config=str(agent_config) if agent_config else None,
-            policy=policy,
-            force=force,
-        )
+        with quiet:
+            report = validate(
+                dataset_dir=dataset_dir or settings.dataset_dir,
+                subset=subset,
+                repo=repo,
+                task_id=task,
+                features=parse_features(features),
+                backend=backend or settings.backend,
+                concurrency=concurrency,
+                logs_dir=log_dir,
+                agent_config=str(agent_config) if agent_config else None,
+                policy=policy,
+                force=force,
+            )
     except CooperBenchError as exc:
         raise fail(str(exc)) from exc
     except KeyboardInterrupt:

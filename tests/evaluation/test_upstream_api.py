@@ -52,7 +52,7 @@ def test_discover_tasks_is_the_runs_selection(api_env: Path) -> None:
     assert every == [
         {"repo": p.repo, "task_id": p.task_id, "features": list(p.features)} for p in discover_pairs(EXAMPLES)
     ]
-    assert len(every) == 12 and all(isinstance(t["features"], list) for t in every)
+    assert len(every) == 16 and all(isinstance(t["features"], list) for t in every)
     assert cooperbench.discover_tasks(repo_filter="textkit_task", features_filter=[1, 2]) == [
         {"repo": "textkit_task", "task_id": 1, "features": [1, 2]}
     ]
