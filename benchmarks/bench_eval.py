@@ -12,9 +12,10 @@ Figures:
   tests' own time (what the test frameworks report: pytest's ``in 0.12s``, go's package
   times, ...) of every test run the pair's verdict needs plus the merge step. 1.0 means the
   evaluation costs nothing beyond running the tests and merging; the target is at most 2.0
-  from the second pair on (the first pays what is paid once: the first install of a template,
-  cold caches). Memoized runs count at their original time, so a pair whose runs were all made
-  earlier is below 1.0.
+  from the second pair on (the first evaluation of the process pays what is paid once: cold
+  caches; the ``-c 2`` pass evaluates every pair again, memo cleared, so a dataset of one pair
+  has a second pair too). Memoized runs count at their original time, so a pair whose runs
+  were all made earlier is below 1.0.
 - **runner.sh ratio**: the same wall time over the raw ``runner.sh`` run times (including what
   runner.sh spends around the tests, such as ``pip install``).
 - pairs per minute at ``-c 1`` and ``-c 2``.
@@ -97,7 +98,15 @@ def pair_figures(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(
-    logs: Path, name: str, pairs: list[Pair], dataset: Path, backend: LocalBackend, concurrency: int, policy: str
+    logs: Path,
+    name: str,
+    pairs: list[Pair],
+    dataset: Path,
+    backend: LocalBackend,
+    concurrency: int,
+    policy: str,
+    *,
+    first: bool,
 ) -> dict[str, Any]:
     run = make_run(logs, name, pairs)
     test_memo().clear()
@@ -112,16 +121,17 @@ def measure(
     records.sort(key=lambda item: item[0])  # the order they were evaluated in (at -c 1)
     by_pair = {key: {"outcome": rec["outcome"], **pair_figures(rec)} for _, key, rec in records}
     order = list(by_pair)
-    later = [by_pair[k]["limit_ratio"] for k in order[1:] if by_pair[k]["limit_ratio"] is not None]
+    skip = 1 if first else 0  # the first evaluation of the process pays what is paid once
+    later = [by_pair[k]["limit_ratio"] for k in order[skip:] if by_pair[k]["limit_ratio"] is not None]
     runner = [by_pair[k]["runner_ratio"] for k in order if by_pair[k]["runner_ratio"] is not None]
     return {
         "concurrency": concurrency,
         "pairs": len(order),
         "wall_s": round(wall, 2),
         "pairs_per_minute": round(len(order) / wall * 60, 2) if wall else None,
-        "first_pair": {"pair": order[0], **by_pair[order[0]]} if order else None,
-        "limit_ratio_median_after_first": round(statistics.median(later), 3) if later else None,
-        "limit_ratio_max_after_first": round(max(later), 3) if later else None,
+        "first_pair": {"pair": order[0], **by_pair[order[0]]} if order and first else None,
+        "limit_ratio_median": round(statistics.median(later), 3) if later else None,
+        "limit_ratio_max": round(max(later), 3) if later else None,
         "runner_ratio_median": round(statistics.median(runner), 3) if runner else None,
         "tests_own_s_total": round(sum(p["tests_own_s"] for p in by_pair.values()), 2),
         "merge_s_total": round(sum(p["merge_s"] for p in by_pair.values()), 2),
@@ -157,19 +167,21 @@ def main(argv: list[str] | None = None) -> int:
         for task in {p.task.key: p.task for p in pairs}.values():
             backend.resolve_image(task)  # build templates before timing
         build_s = time.perf_counter() - built
-        results = [measure(root / "logs", f"c{c}", pairs, dataset, backend, c, args.policy) for c in (1, 2)]
+        results = [
+            measure(root / "logs", f"c{c}", pairs, dataset, backend, c, args.policy, first=c == 1) for c in (1, 2)
+        ]
 
     if args.json:
         print(json.dumps({"templates_s": round(build_s, 2), "runs": results}, indent=2))
     else:
         print(f"{len(pairs)} pair(s) of {dataset} ({args.policy} policy); templates built in {build_s:.1f}s")
         for r in results:
-            first = r["first_pair"] or {}
+            first = r["first_pair"]
+            firsts = f" (first pair of the process {first['limit_ratio']}: {first['wall_s']}s)" if first else ""
             print(
                 f"-c {r['concurrency']}: {r['pairs']} pairs in {r['wall_s']}s = {r['pairs_per_minute']} pairs/min; "
-                f"limit ratio (eval wall / (tests' own time + merge)) median {r['limit_ratio_median_after_first']} "
-                f"max {r['limit_ratio_max_after_first']} from the second pair on (first pair "
-                f"{first.get('limit_ratio')}: {first.get('wall_s')}s); runner.sh ratio median "
+                f"limit ratio (eval wall / (tests' own time + merge)) median {r['limit_ratio_median']} "
+                f"max {r['limit_ratio_max']} from the second pair on{firsts}; runner.sh ratio median "
                 f"{r['runner_ratio_median']}; tests {r['tests_own_s_total']}s + merge {r['merge_s_total']}s of "
                 f"{r['eval_s_total']}s eval; memo {r['memo']['hits']} hit(s) / {r['memo']['misses']} run(s); "
                 f"outcomes {r['outcomes']}"
@@ -183,9 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     for key in sorted(unstable):
         print(f"outcome differs between runs: {key}: {results[0]['by_pair'][key]['outcome']} vs "
               f"{results[1]['by_pair'].get(key, {}).get('outcome')}")  # fmt: skip
-    worst = results[0]["limit_ratio_median_after_first"]
+    later = [results[0]["limit_ratio_median"], results[1]["limit_ratio_median"]]
+    worst = max((x for x in later if x is not None), default=None)
     if worst is not None and worst > args.limit:
-        print(f"median limit ratio at -c 1 is {worst}, above the limit {args.limit}", file=sys.stderr)
+        print(f"median limit ratio from the second pair on is {worst}, above the limit {args.limit}", file=sys.stderr)
         return 1
     return 1 if unstable else 0
 

@@ -38,10 +38,12 @@ def test_generated_names_differ_for_every_option_that_changes_the_experiment():
         {"config": {"agent": {"temperature": 0.3}}},
         {"messaging_faults": MessageFaults(drop=0.2)},
         {"messaging_faults": MessageFaults(drop=0.2, seed=1)},
+        {"policy": "paper"},
     ]
     names = [name(**v) for v in variants]
     assert len(set(names)) == len(names), names
     assert name() == name()  # the same experiment resumes in the same folder
+    assert name(policy="upstream") == name()  # the default scoring policy adds nothing to the name
     assert all("/" not in n for n in names)
 
 

@@ -133,6 +133,7 @@ def generate_run_name(
     messaging_enabled: bool,
     config: dict[str, Any],
     messaging_faults: MessageFaults | None = None,
+    policy: str = "upstream",
 ) -> str:
     """A name from every option that changes the experiment, so two experiments never share a folder."""
     parts = [setting, agent, model_name]
@@ -150,6 +151,8 @@ def generate_run_name(
         parts.append("nomsg")
     if messaging_faults is not None:
         parts.append("mf-" + messaging_faults.spec().replace("=", "").replace(",", "-"))
+    if policy != "upstream":  # the scoring policy changes the results (the default adds nothing)
+        parts.append(f"policy-{policy}")
     if config:
         digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
         parts.append(f"cfg{digest}")

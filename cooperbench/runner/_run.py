@@ -132,6 +132,7 @@ def _resolve_options(**kw: Any) -> RunOptions:
         messaging_enabled=kw["messaging_enabled"],
         config=config,
         messaging_faults=faults,
+        policy=policy,
     )
     if "/" in name or name in ("", ".", ".."):
         raise ConfigError(f"invalid run name {name!r}: it must be a plain folder name")
