@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cooperbench_backend_docker._client import LABEL_BACKEND, LABEL_HOST, LABEL_KIND, LABEL_PID_START, force_remove
-from cooperbench_backend_docker._gitserver import remove_network
+from cooperbench_backend_docker._network import remove_network
 
 if TYPE_CHECKING:
     from docker import DockerClient

@@ -9,12 +9,16 @@ the kill.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import shlex
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker.errors
@@ -149,7 +153,54 @@ def kill_tree(api: APIClient, container: str, token: str) -> None:
         pass  # the container is gone, and the tree with it
 
 
-def run_exec(api: APIClient, container: str, request: ExecRequest, *, script: bool = False) -> ExecResult:
+def _marked_host_pids(api: APIClient, container: str, token: str) -> list[int]:
+    """Host pids of the container's processes whose environment holds ``token``."""
+    mark = f"{TOKEN_VAR}={token}".encode()
+    rows = api.top(container, ps_args="-eo pid").get("Processes") or []
+    pids = []
+    for row in rows:
+        try:
+            pid = int(row[0])
+            # The token check also guards against a harness in another pid namespace than the daemon.
+            if mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                pids.append(pid)
+        except (ValueError, IndexError, OSError):
+            continue
+    return pids
+
+
+def kill_tree_from_host(api: APIClient, container: str, token: str) -> bool:
+    """Freeze the container, kill the token's processes from the host, thaw it (a fork bomb cannot outrun this).
+
+    Needs root and the daemon on this machine (the container's processes are visible in this
+    machine's ``/proc``). Returns whether it could act.
+    """
+    if os.geteuid() != 0:
+        return False
+    try:
+        api.pause(container)
+    except docker.errors.APIError:
+        return False
+    try:
+        for _ in range(4):  # frozen processes cannot fork; a second pass only catches what was mid-fork
+            pids = _marked_host_pids(api, container, token)
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
+    except docker.errors.APIError:
+        return False
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            api.unpause(container)
+    return True
+
+
+def run_exec(
+    api: APIClient, container: str, request: ExecRequest, *, script: bool = False, local_host: bool = False
+) -> ExecResult:
     """Run ``request`` in ``container`` and wait for it or its timeout.
 
     Args:
@@ -157,6 +208,7 @@ def run_exec(api: APIClient, container: str, request: ExecRequest, *, script: bo
         container: the container's id or name.
         request: the command.
         script: the command was written to :func:`script_path` and runs from there.
+        local_host: the daemon runs on this machine, so its processes can be killed from here as a last resort.
 
     Returns:
         The result; on timeout ``timed_out`` is true, ``returncode`` is ``-9`` and the output
@@ -177,7 +229,11 @@ def run_exec(api: APIClient, container: str, request: ExecRequest, *, script: bo
     threading.Thread(target=_pump, args=(stream, output, done), daemon=True, name="cooperbench-exec").start()
     if not done.wait(request.timeout):
         kill_tree(api, container, request.token)
-        done.wait(_KILL_GRACE)
+        if not done.wait(_KILL_GRACE) and local_host:
+            # Still open: something escaped the kill, such as a fork bomb at the process limit,
+            # where the kill script itself cannot fork. Kill from outside the container.
+            kill_tree_from_host(api, container, request.token)
+            done.wait(_KILL_GRACE)
         return ExecResult(output.text(), TIMEOUT_RETURNCODE, timed_out=True, duration=time.monotonic() - start)
     returncode = _exit_code(api, exec_id)
     return ExecResult(output.text(), returncode, duration=time.monotonic() - start)

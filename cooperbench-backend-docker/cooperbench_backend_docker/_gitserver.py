@@ -1,23 +1,31 @@
-"""Per-run git servers: ``git daemon`` containers on a network of the run's own.
+"""Git servers: one ``git daemon`` container per pair, on a network of its own.
 
-Sandboxes of the run join that network, where Docker's DNS resolves each server's container
-name; containers of other runs are on other networks and can neither resolve nor reach it.
-A run may have several servers (each with a new, empty repository); the network goes with
-the last of them.
+Each server's network is internal (no route out, and the host firewall refuses what its
+containers send to the host) and holds the server and the sandboxes that were given the
+server's access mount (:attr:`DockerGitServer.mounts`): the agents of one pair. Sandboxes of
+other pairs and runs, and eval sandboxes, are on no such network and can neither resolve nor
+reach the server.
+
+The access mount is a small read-only file holding the team remote's URL, shown in the sandbox
+at :data:`ACCESS_TARGET`. Its host path is the key the backend recognizes in
+``create_sandbox(mounts=...)`` (see :func:`server_for_mount`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-import docker.errors
-
+from cooperbench.backends.base import Mount
 from cooperbench.errors import SandboxError
-from cooperbench_backend_docker._client import LABEL_KIND, force_remove
+from cooperbench_backend_docker._client import force_remove
+from cooperbench_backend_docker._network import remove_network
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -26,22 +34,27 @@ if TYPE_CHECKING:
     from cooperbench_backend_docker._client import ClientFactory
 
 __all__ = [
+    "ACCESS_TARGET",
+    "KIND_NETWORK",
     "KIND_SERVER",
     "REPOSITORY",
     "DockerGitServer",
-    "connect_run_sandboxes",
     "daemon_script",
-    "network_name",
     "new_server_name",
-    "remove_network",
-    "run_network",
+    "server_for_mount",
     "start_daemon",
 ]
 
 REPOSITORY = "team.git"
 KIND_SERVER = "git-server"
+KIND_NETWORK = "git-network"
+ACCESS_TARGET = "/run/cooperbench/team-remote"
 _READY_MARK = "Ready to rumble"
 _READY_TIMEOUT = 30.0
+
+# Access mount (its host path) -> the server's network, for every live server of this process.
+_access_lock = threading.Lock()
+_access: dict[Path, str] = {}
 
 
 def daemon_script(lifetime: float) -> str:
@@ -55,29 +68,32 @@ exec git daemon --verbose --export-all --enable=receive-pack --reuseaddr --base-
 """
 
 
-def network_name(run: RunLabels) -> str:
-    return f"cb-run-{run.run_id}"
-
-
 def new_server_name(run: RunLabels) -> str:
-    return f"cb-git-{run.run_id}-{secrets.token_hex(3)}"
+    return f"cb-git-{run.run_id}-{secrets.token_hex(4)}"
 
 
-def run_network(client: DockerClient, run: RunLabels) -> str | None:
-    """The run's network if it exists (looked up in the Engine, so every process and backend instance sees it)."""
-    name = network_name(run)
-    found = client.api.networks(names=[name], filters={"label": [f"cooperbench.run_id={run.run_id}"]})
-    return name if any(n.get("Name") == name for n in found) else None
+def server_for_mount(mount: Mount) -> str | None:
+    """The network of the live git server whose access mount ``mount`` is, else ``None``."""
+    with _access_lock:
+        return _access.get(Path(mount.source))
 
 
-def connect_run_sandboxes(client: DockerClient, run: RunLabels, network: str) -> None:
-    """Attach the run's running sandboxes that are not on ``network`` yet (created before its first server)."""
-    label = [f"cooperbench.run_id={run.run_id}", f"{LABEL_KIND}=sandbox"]
-    for container in client.api.containers(filters={"label": label}):
-        attached = (container.get("NetworkSettings") or {}).get("Networks") or {}
-        if network not in attached:
-            with contextlib.suppress(docker.errors.NotFound):  # removed meanwhile
-                client.api.connect_container_to_network(container["Id"], network)
+def make_access_mount(name: str, url: str, network: str) -> tuple[Mount, Path]:
+    """Write the access file of server ``name`` and register it; return its mount and its folder."""
+    folder = Path(tempfile.mkdtemp(prefix=f"cooperbench-{name}-"))
+    access = folder / "team-remote"
+    access.write_text(url + "\n")
+    access.chmod(0o644)
+    folder.chmod(0o755)
+    with _access_lock:
+        _access[access] = network
+    return Mount(source=access, target=ACCESS_TARGET, read_only=True), folder
+
+
+def drop_access_mount(mount: Mount, folder: Path) -> None:
+    with _access_lock:
+        _access.pop(Path(mount.source), None)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def start_daemon(client: DockerClient, container_id: str, name: str, image: str) -> None:
@@ -105,22 +121,31 @@ def start_daemon(client: DockerClient, container_id: str, name: str, image: str)
 
 
 class DockerGitServer:
-    """One git server of a run; see :class:`cooperbench.backends.base.GitServer`.
+    """One git server; see :class:`cooperbench.backends.base.GitServer`.
 
     Attributes:
-        url: ``git://cb-git-<run id>-<suffix>/team.git``, resolvable only on the run's network.
+        url: ``git://cb-git-<run id>-<suffix>/team.git``, resolvable only on the server's network.
+        mounts: the access mount: a sandbox created with it joins the server's network.
+        network: the server's network.
     """
 
     def __init__(
-        self, factory: ClientFactory, run: RunLabels, container_id: str, name: str, run_lock: threading.Lock
+        self,
+        factory: ClientFactory,
+        run: RunLabels,
+        container_id: str,
+        name: str,
+        network: str,
+        access: tuple[Mount, Path],
     ) -> None:
         self.run = run
         self.name = name
-        self.network = network_name(run)
+        self.network = network
         self.url = f"git://{name}/{REPOSITORY}"
         self.container_id = container_id
+        self.mounts: tuple[Mount, ...] = (access[0],)
+        self._access = access
         self._factory = factory
-        self._run_lock = run_lock
         self._closed = False
         self._lock = threading.Lock()
 
@@ -128,31 +153,22 @@ class DockerGitServer:
         return f"DockerGitServer({self.url!r})"
 
     def cleanup(self) -> None:
-        """Remove the daemon container, and the run's network after its last server. Idempotent; never raises."""
+        """Remove the daemon container and its network; return once both are gone. Idempotent; never raises.
+
+        A second caller while the first is still removing waits for it, so that whoever returns
+        from ``cleanup()`` (the interrupt path included) knows the server is gone.
+        """
         with self._lock:
             if self._closed:
                 return
-            self._closed = True
-        try:
-            client = self._factory.get()
-            with self._run_lock:
-                with contextlib.suppress(docker.errors.APIError):
+            try:
+                drop_access_mount(*self._access)
+                client = self._factory.get()
+                with contextlib.suppress(Exception):
                     force_remove(client, self.container_id)
-                label = [f"cooperbench.run_id={self.run.run_id}", f"{LABEL_KIND}={KIND_SERVER}"]
-                if not client.api.containers(all=True, filters={"label": label}):
+                with contextlib.suppress(Exception):
                     remove_network(client, self.network)
-        except Exception:  # daemon gone: `cooperbench cleanup` sweeps what is left
-            pass
-
-
-def remove_network(client: DockerClient, name: str) -> bool:
-    """Disconnect whatever is still attached and remove the network; ``False`` if it was not there."""
-    try:
-        network = client.networks.get(name)
-        for container_id in network.attrs.get("Containers") or {}:
-            with contextlib.suppress(docker.errors.APIError):
-                client.api.disconnect_container_from_network(container_id, network.id, force=True)
-        network.remove()
-    except docker.errors.APIError:
-        return False
-    return True
+            except Exception:  # daemon gone: `cooperbench cleanup` sweeps what is left
+                pass
+            finally:
+                self._closed = True

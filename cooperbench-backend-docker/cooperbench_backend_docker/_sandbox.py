@@ -8,7 +8,7 @@ import posixpath
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import docker.errors
 
@@ -16,6 +16,8 @@ from cooperbench.backends.base import ExecResult
 from cooperbench.errors import SandboxError
 from cooperbench_backend_docker._client import ClientFactory, docker_errors, force_remove
 from cooperbench_backend_docker._exec import ExecRequest, describe, needs_script, run_exec, script_path
+from cooperbench_backend_docker._limits import LimitWatch
+from cooperbench_backend_docker._network import local_daemon
 
 __all__ = ["DockerSandbox", "tar_of"]
 
@@ -48,6 +50,8 @@ class DockerSandbox:
         name: the container's name, used as the sandbox id.
         default_timeout: seconds a command may run when ``exec`` gets no timeout.
         on_cleanup: called once with this sandbox after it was removed.
+        limits: the sandbox's ``memory`` (bytes) and ``pids`` limits (``None``: no limit), named in the
+            note a command's output gets when the sandbox hit one of them.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class DockerSandbox:
         *,
         default_timeout: float,
         on_cleanup: Callable[[DockerSandbox], None] | None = None,
+        limits: Mapping[str, int | None] | None = None,
     ) -> None:
         self.id = name
         self.container_id = container_id
@@ -66,6 +71,8 @@ class DockerSandbox:
         self._on_cleanup = on_cleanup
         self._closed = False
         self._lock = threading.Lock()
+        self._limits = LimitWatch(dict(limits or {}))
+        self._local = local_daemon(factory.base_url)
 
     def __repr__(self) -> str:
         return f"DockerSandbox({self.id!r})"
@@ -107,7 +114,12 @@ class DockerSandbox:
                     api.put_archive(
                         self.container_id, "/", tar_of(script_path(request), request.command.encode(), 0o600)
                     )
-                return run_exec(api, self.container_id, request, script=script)
+                result = run_exec(api, self.container_id, request, script=script, local_host=self._local)
+                if result.returncode != 0 or result.timed_out:
+                    note = self._limits.note(api, self.container_id)
+                    if note:
+                        result.output += note
+                return result
         except docker.errors.NotFound as exc:
             raise self._gone(exc) from exc
         except SandboxError as exc:
@@ -179,14 +191,20 @@ class DockerSandbox:
         return False
 
     def cleanup(self) -> None:
-        """Remove the container. Idempotent; never raises."""
+        """Remove the container and return once it is gone. Idempotent; never raises.
+
+        A caller that comes while another is removing the container waits for it: whoever
+        returns from ``cleanup()`` (an interrupt handler too) knows the sandbox is gone.
+        """
         with self._lock:
             if self._closed:
                 return
-            self._closed = True
-        # Already removed, removal in progress, or daemon gone: `cooperbench cleanup` sweeps what is left.
-        with contextlib.suppress(Exception):
-            force_remove(self._factory.get(), self.container_id)
-        if self._on_cleanup is not None:
-            with contextlib.suppress(Exception):
-                self._on_cleanup(self)
+            try:
+                # Already removed, or daemon gone: `cooperbench cleanup` sweeps what is left.
+                with contextlib.suppress(Exception):
+                    force_remove(self._factory.get(), self.container_id)
+            finally:
+                self._closed = True
+            if self._on_cleanup is not None:
+                with contextlib.suppress(Exception):
+                    self._on_cleanup(self)

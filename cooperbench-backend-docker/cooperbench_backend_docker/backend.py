@@ -7,8 +7,10 @@ Options (the ``backend`` section of the configuration, or keyword arguments)::
       image_prefix: akhatua/cooperbench-   # task images are <prefix><repo>:task<id>
       build_args: {BASE_IMAGE: my-base:1}  # for building task images from their Dockerfile
       pull: true                           # try a registry before building
-      cpus: 2                              # per sandbox; none = no limit
-      memory: 4g                           # per sandbox; none = no limit
+      cpus: 2                              # per sandbox; null = no limit
+      memory: 4g                           # per sandbox (no swap on top); null = no limit
+      pids: 2048                           # processes and threads per sandbox; null = no limit
+      firewall: auto                       # keep sandboxes off the host: auto | require | off
       lifetime: 86400                      # seconds a sandbox may live at most
       exec_timeout: 1800                   # default per-command timeout, seconds
       git_image: null                      # image of the git server (default: the last task image)
@@ -17,30 +19,47 @@ Options (the ``backend`` section of the configuration, or keyword arguments)::
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import docker.errors
+import docker.types
+import docker.utils
 
-from cooperbench.backends.base import PATCHES_DIR, RunLabels, SandboxPurpose
+from cooperbench.backends.base import PATCHES_DIR, Mount, RunLabels, SandboxPurpose
 from cooperbench.dataset import DEFAULT_IMAGE_PREFIX
-from cooperbench.errors import SandboxError
+from cooperbench.errors import ConfigError, SandboxError
 from cooperbench_backend_docker._cleanup import list_resources, owner_labels, remove_resources
-from cooperbench_backend_docker._client import ClientFactory, docker_errors
+from cooperbench_backend_docker._client import ClientFactory, docker_errors, force_remove
 from cooperbench_backend_docker._gitserver import (
+    KIND_NETWORK,
     KIND_SERVER,
     DockerGitServer,
-    connect_run_sandboxes,
     daemon_script,
-    network_name,
+    make_access_mount,
     new_server_name,
-    remove_network,
-    run_network,
+    server_for_mount,
     start_daemon,
 )
 from cooperbench_backend_docker._images import LABEL_TASK_HASH, build_image, has_image, image_label, pull_image
+from cooperbench_backend_docker._network import (
+    GIT_BRIDGE_PREFIX,
+    RUN_BRIDGE_PREFIX,
+    FirewallState,
+    bridge_name,
+    create_network,
+    ensure_host_firewall,
+    firewall_problem,
+    local_daemon,
+    network_name,
+    remove_network,
+    run_network,
+)
 from cooperbench_backend_docker._sandbox import DockerSandbox, tar_of
 
 if TYPE_CHECKING:
@@ -51,7 +70,9 @@ if TYPE_CHECKING:
 __all__ = ["DockerBackend"]
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
+FirewallMode = Literal["auto", "require", "off"]
+# The git server holds one small repository: it needs little.
+_SERVER_LIMITS = {"cpus": 1.0, "memory": "512m", "pids": 512}
 
 class DockerBackend:
     """Sandboxes as containers on a Docker Engine; see :class:`cooperbench.backends.base.Backend`.
@@ -65,14 +86,18 @@ class DockerBackend:
         pull_timeout: seconds to wait for a registry's first answer (a pull that answers may take ``build_timeout``).
         build_timeout: seconds a pull or build may stay silent or take in total.
         cpus: CPUs per sandbox (fractions allowed); ``None`` means no limit.
-        memory: memory per sandbox (``"4g"``, or bytes); ``None`` means no limit.
+        memory: memory per sandbox (``"4g"``, or bytes), with no swap on top; ``None`` means no limit.
+            A command that needs more is killed by the kernel (exit 137) and the sandbox lives on.
+        pids: processes and threads per sandbox; ``None`` means no limit. A fork bomb stops there.
+        firewall: ``auto`` installs the host firewall (needs root and a local daemon) and warns where it
+            cannot; ``require`` makes that an error; ``off`` leaves the host reachable (with a warning).
         lifetime: seconds after which a sandbox stops by itself, whatever happens to the harness.
         exec_timeout: default per-command timeout in seconds.
         git_image: image the git server runs (needs ``git``); default: the last task image resolved.
         base_url: the Docker daemon's address; default ``DOCKER_HOST`` or the local socket.
 
     Raises:
-        ConfigError: (through ``get_backend``) an unknown option.
+        ConfigError: an option has a wrong value (through ``get_backend`` also: an unknown option).
     """
 
     name = "docker"
@@ -85,8 +110,10 @@ class DockerBackend:
         pull: bool = True,
         pull_timeout: float = 20.0,
         build_timeout: float = 3600.0,
-        cpus: float | None = None,
-        memory: str | int | None = None,
+        cpus: float | None = 2.0,
+        memory: str | int | None = "4g",
+        pids: int | None = 2048,
+        firewall: FirewallMode = "auto",
         lifetime: float = 86400.0,
         exec_timeout: float = 1800.0,
         git_image: str | None = None,
@@ -97,8 +124,14 @@ class DockerBackend:
         self.pull = pull
         self.pull_timeout = pull_timeout
         self.build_timeout = build_timeout
-        self.cpus = cpus
-        self.memory = memory
+        self.cpus = _positive("cpus", cpus)
+        self.memory = _memory(memory)
+        self.pids = int(_positive("pids", pids)) if pids is not None else None
+        if firewall not in ("auto", "require", "off"):
+            raise ConfigError(f"backend docker: firewall must be auto, require or off, not {firewall!r}")
+        self.firewall: FirewallMode = firewall
+        if lifetime <= 0 or exec_timeout <= 0:
+            raise ConfigError("backend docker: lifetime and exec_timeout must be positive")
         self.lifetime = lifetime
         self.exec_timeout = exec_timeout
         self.git_image = git_image
@@ -108,6 +141,8 @@ class DockerBackend:
         self._lock = threading.Lock()
         self._image_locks: dict[str, threading.Lock] = {}
         self._run_locks: dict[str, threading.Lock] = {}
+        self._members: dict[str, int] = {}  # run id -> sandboxes of this backend on the run's network
+        self._firewall_state: FirewallState | None = None
 
     def __repr__(self) -> str:
         return f"DockerBackend(daemon={self._factory.base_url or 'default'})"
@@ -127,6 +162,21 @@ class DockerBackend:
     def _named_lock(self, table: dict[str, threading.Lock], key: str) -> threading.Lock:
         with self._lock:
             return table.setdefault(key, threading.Lock())
+
+    def describe(self) -> dict[str, Any]:
+        """The settings sandboxes get, for the run's provenance (``config.json``)."""
+        state = self._firewall_state
+        return {
+            "limits": {"cpus": self.cpus, "memory": self.memory, "memory_swap": 0 if self.memory else None, "pids": self.pids},
+            "network": "a bridge network per run without inter-container traffic; a private network per git server",
+            "firewall": {
+                "mode": self.firewall,
+                "enforced": None if state is None else state.enforced,
+                "detail": None if state is None else state.detail,
+            },
+            "lifetime": self.lifetime,
+            "exec_timeout": self.exec_timeout,
+        }
 
     # -- images -------------------------------------------------------------------------
 
@@ -174,32 +224,138 @@ class DockerBackend:
             self._registry_down = True
         return None if pulled else f"it could not be pulled: {reason}"
 
+    # -- network ------------------------------------------------------------------------
+
+    def _check_firewall(self) -> None:
+        """Install the host firewall on first use; refuse or warn when it is not in force (option ``firewall``)."""
+        if self._firewall_state is not None:
+            return
+        if self.firewall == "off":
+            state = FirewallState(False, "the backend option `firewall` is off")
+        else:
+            state = ensure_host_firewall(self._factory.base_url)
+        if not state.enforced:
+            problem = firewall_problem(state)
+            if self.firewall == "require":
+                raise problem
+            warnings.warn(str(problem), RuntimeWarning, stacklevel=3)
+        self._firewall_state = state
+
+    def _join_run_network(self, client: DockerClient, run: RunLabels) -> str:
+        """The run's network, created if this is its first sandbox; counts the sandbox as a member."""
+        with self._named_lock(self._run_locks, run.run_id):
+            network = run_network(client, run)
+            if network is None:
+                network = network_name(run)
+                create_network(
+                    client,
+                    network,
+                    bridge=bridge_name(RUN_BRIDGE_PREFIX, run.run_id),
+                    labels=owner_labels(run, "network"),
+                    internal=False,
+                    icc=False,
+                )
+            with self._lock:
+                self._members[run.run_id] = self._members.get(run.run_id, 0) + 1
+            return network
+
+    def _leave_run_network(self, run: RunLabels) -> None:
+        """Count a sandbox out; the run's network goes with the last one (unless another process still uses it)."""
+        with self._named_lock(self._run_locks, run.run_id):
+            with self._lock:
+                left = self._members.get(run.run_id, 1) - 1
+                if left > 0:
+                    self._members[run.run_id] = left
+                    return
+                self._members.pop(run.run_id, None)
+            with contextlib.suppress(Exception):  # daemon gone: `cooperbench cleanup` sweeps it
+                remove_network(self.client, network_name(run), only_if_unused=True)
+
     # -- sandboxes ----------------------------------------------------------------------
 
-    def create_sandbox(self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent") -> DockerSandbox:
-        """Start a container of ``image`` labelled with ``run``, on the run's network if it has a git server.
+    def create_sandbox(
+        self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
+    ) -> DockerSandbox:
+        """Start a container of ``image`` labelled with ``run``, on the run's network.
+
+        ``mounts`` are bind mounts (files, directories and unix sockets of this host); the access
+        mount of a git server (:attr:`DockerGitServer.mounts`) also puts the sandbox on that server's network.
 
         Raises:
-            SandboxError: the daemon is down, the image is not in the Engine, or the container cannot start.
+            SandboxError: the daemon is down, the image is not in the Engine, a mount's source does not
+                exist or cannot be bound, the host firewall is required but not in force, or the container
+                cannot start.
         """
+        self._check_firewall()
+        binds, git_networks = self._mounts(mounts)
         client = self.client
         api = client.api
         with self._errors(f"creating a docker sandbox of image {image}"):
             config = self._image_config(client, image)
             environment = {} if any(e.startswith("PATH=") for e in config.get("Env") or []) else {"PATH": _DEFAULT_PATH}
             name = f"cb-{run.run_id}-{purpose}-{secrets.token_hex(3)}"
-            with self._named_lock(self._run_locks, run.run_id):
-                network = run_network(client, run)
-                container_id = self._create_container(
-                    image, name, owner_labels(run, "sandbox") | {"cooperbench.purpose": purpose}, environment, network
-                )
+            network = self._join_run_network(client, run)
+            container_id: str | None = None
             try:
+                container_id = self._create_container(
+                    image,
+                    name,
+                    owner_labels(run, "sandbox") | {"cooperbench.purpose": purpose},
+                    environment,
+                    network,
+                    mounts=binds,
+                )
+                for git_network in git_networks:
+                    api.connect_container_to_network(container_id, git_network)
                 api.put_archive(container_id, "/", tar_of(PATCHES_DIR, None, 0o777))
                 api.start(container_id)
             except BaseException:
-                api.remove_container(container_id, force=True)
+                if container_id is not None:
+                    with contextlib.suppress(Exception):
+                        force_remove(client, container_id)
+                self._leave_run_network(run)
                 raise
-        return DockerSandbox(self._factory, container_id, name, default_timeout=self.exec_timeout)
+        return DockerSandbox(
+            self._factory,
+            container_id,
+            name,
+            default_timeout=self.exec_timeout,
+            on_cleanup=lambda _box: self._leave_run_network(run),
+            limits={"memory": self.memory, "pids": self.pids},
+        )
+
+    def _mounts(self, mounts: Sequence[Mount]) -> tuple[list[docker.types.Mount], list[str]]:
+        """Docker bind mounts for ``mounts``, and the git server networks their access mounts grant.
+
+        Raises:
+            SandboxError: a mount's source does not exist, its target is not absolute, or the daemon is
+                not on this machine (its binds would name another machine's paths).
+        """
+        binds: list[docker.types.Mount] = []
+        networks: list[str] = []
+        local = local_daemon(self._factory.base_url)
+        for mount in mounts:
+            source = Path(mount.source)
+            git_network = server_for_mount(mount)
+            if git_network is not None:
+                networks.append(git_network)
+                if not local:
+                    continue  # the network is the access; the file with the URL is a convenience
+            if not str(mount.target).startswith("/"):
+                raise SandboxError(f"docker backend: mount {source} -> {mount.target!r}: the target must be absolute")
+            if not source.is_absolute() or not os.path.lexists(source):
+                raise SandboxError(
+                    f"docker backend: cannot mount {source} at {mount.target}: the source does not exist on this host"
+                )
+            if not local:
+                raise SandboxError(
+                    f"docker backend: cannot mount {source} at {mount.target}: the Docker daemon "
+                    f"({self._factory.base_url}) is on another machine, so host paths cannot be bound"
+                )
+            binds.append(
+                docker.types.Mount(str(mount.target), str(source.resolve()), type="bind", read_only=mount.read_only)
+            )
+        return binds, networks
 
     def _image_config(self, client: DockerClient, image: str) -> dict[str, Any]:
         """The image's configuration, pulling the image first when it is not local."""
@@ -223,17 +379,28 @@ class DockerBackend:
         name: str,
         labels: dict[str, str],
         environment: dict[str, str],
-        network: str | None,
+        network: str,
+        *,
         command: list[str] | None = None,
         auto_remove: bool = True,
+        mounts: list[docker.types.Mount] | None = None,
+        limits: Mapping[str, Any] | None = None,
     ) -> str:
         api = self.client.api
+        limits = limits or {"cpus": self.cpus, "memory": self.memory, "pids": self.pids}
+        memory = limits["memory"]
         host_config = api.create_host_config(
             init=True,  # a real PID 1 reaps the zombies agents' commands leave behind
             auto_remove=auto_remove,  # a sandbox whose lifetime ran out removes itself
-            nano_cpus=int(self.cpus * 1e9) if self.cpus else None,
-            mem_limit=self.memory,
+            nano_cpus=int(limits["cpus"] * 1e9) if limits["cpus"] else None,
+            mem_limit=memory,
+            memswap_limit=memory,  # no swap on top: a memory hog is stopped at the limit, not slowed down
+            pids_limit=limits["pids"],
             network_mode=network,
+            mounts=mounts or None,
+            cap_drop=["NET_RAW"],  # no raw sockets: no crafted packets on the bridge
+            # No IPv6: the run network is IPv4 only, and link-local IPv6 would reach the host's bridge address.
+            sysctls={"net.ipv6.conf.all.disable_ipv6": "1"},
         )
         container = api.create_container(
             image,
@@ -250,9 +417,9 @@ class DockerBackend:
     # -- git server ---------------------------------------------------------------------
 
     def create_git_server(self, *, run: RunLabels) -> DockerGitServer:
-        """Start a git daemon with a new, empty repository on the run's network (created with the run's first server).
+        """Start a git daemon with a new, empty repository on a private network of its own.
 
-        The run's sandboxes that already exist are connected to the network; later ones are created on it.
+        Only sandboxes created with the server's :attr:`~DockerGitServer.mounts` join that network.
 
         Raises:
             SandboxError: no image for the server is known, the daemon is down, or the server did not start.
@@ -263,23 +430,27 @@ class DockerBackend:
                 "the docker backend needs an image with `git` to run the run's git server: set the backend "
                 "option `git_image`, or resolve a task image first (the last one resolved is used)."
             )
+        self._check_firewall()
         client = self.client
-        api = client.api
         name = new_server_name(run)
-        run_lock = self._named_lock(self._run_locks, run.run_id)
-        with run_lock, self._errors(f"starting the git server of run {run.run_name}"):
+        with self._errors(f"starting the git server of run {run.run_name}"):
             if not has_image(client, image):
                 raise SandboxError(
                     f"the git server image {image} is not in the local Docker Engine; pull or build it, or set "
                     "the backend option `git_image`."
                 )
-            network = run_network(client, run)
-            created_network = network is None
-            if network is None:
-                network = network_name(run)
-                client.networks.create(network, driver="bridge", labels=owner_labels(run, "network"))
+            network = name
             container_id: str | None = None
+            access = None
             try:
+                create_network(
+                    client,
+                    network,
+                    bridge=bridge_name(GIT_BRIDGE_PREFIX, name),
+                    labels=owner_labels(run, KIND_NETWORK),
+                    internal=True,
+                    icc=True,
+                )
                 container_id = self._create_container(
                     image,
                     name,
@@ -288,17 +459,18 @@ class DockerBackend:
                     network,
                     command=["sh", "-c", daemon_script(self.lifetime)],
                     auto_remove=False,  # keep a failed daemon's output for the error message
+                    limits=_SERVER_LIMITS,
                 )
                 start_daemon(client, container_id, name, image)
-                connect_run_sandboxes(client, run, network)
+                access = make_access_mount(name, f"git://{name}/team.git", network)
             except BaseException:
                 if container_id is not None:
-                    with contextlib.suppress(docker.errors.APIError):
-                        api.remove_container(container_id, force=True)
-                if created_network:
+                    with contextlib.suppress(Exception):
+                        force_remove(client, container_id)
+                with contextlib.suppress(Exception):
                     remove_network(client, network)
                 raise
-        return DockerGitServer(self._factory, run, container_id, name, run_lock)
+        return DockerGitServer(self._factory, run, container_id, name, network, access)
 
     # -- cleanup ------------------------------------------------------------------------
 
@@ -322,3 +494,24 @@ class DockerBackend:
         """
         with self._errors(f"listing docker resources of run {run_name}"):
             return list_resources(self.client, run_name=run_name)
+
+
+def _positive(option: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"backend docker: {option} must be a positive number or null (no limit), not {value!r}")
+    return float(value)
+
+
+def _memory(value: str | int | None) -> int | None:
+    """Bytes of a memory size (``"4g"``, ``"512m"``, or a number of bytes)."""
+    if value is None:
+        return None
+    try:
+        size = int(docker.utils.parse_bytes(value))
+    except (docker.errors.DockerException, ValueError, TypeError) as exc:
+        raise ConfigError(f"backend docker: memory must be a size such as 4g or 512m, or null, not {value!r}") from exc
+    if size < 6 * 1024 * 1024:
+        raise ConfigError(f"backend docker: memory {value!r} is below Docker's minimum of 6m")
+    return size

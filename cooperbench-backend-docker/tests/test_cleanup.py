@@ -52,7 +52,8 @@ def test_cli_cleanup_removes_everything_of_a_killed_run(backend, run, task_image
     proc = start_holder(run.run_name, task_image, base_image)
     try:
         held = backend.resources(run.run_name)
-        assert sum(r.startswith("container") for r in held) == 3 and sum(r.startswith("network") for r in held) == 1
+        # Two sandboxes and a git server; the run's network and the server's.
+        assert sum(r.startswith("container") for r in held) == 3 and sum(r.startswith("network") for r in held) == 2
     finally:
         kill_9(proc)
     cli = subprocess.run(
@@ -62,7 +63,7 @@ def test_cli_cleanup_removes_everything_of_a_killed_run(backend, run, task_image
         timeout=300,
     )
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    assert "Removed 4 resource(s)." in cli.stdout
+    assert "Removed 5 resource(s)." in cli.stdout
     assert backend.resources(run.run_name) == []
 
 
@@ -72,8 +73,11 @@ def test_stale_only_sweeps_a_killed_process_and_spares_a_live_one(backend, run, 
     kill_9(proc)
     try:
         removed = backend.cleanup(run_name=run.run_name, stale_only=True)
-        assert len(removed) == 4, removed
-        assert backend.resources(run.run_name) == [f"container {live.id} (sandbox of run {run.run_name})"]
+        assert len(removed) == 5, removed
+        assert backend.resources(run.run_name) == [
+            f"container {live.id} (sandbox of run {run.run_name})",
+            f"network cb-run-{run.run_id} (of run {run.run_name})",
+        ]
         assert live.exec("echo alive").output == "alive\n"
         assert backend.cleanup(run_name=run.run_name, stale_only=True) == []
     finally:
@@ -84,7 +88,7 @@ def test_a_live_holder_is_not_stale(backend, run, task_image, base_image):
     proc = start_holder(run.run_name, task_image, base_image)
     try:
         assert backend.cleanup(run_name=run.run_name, stale_only=True) == []
-        assert len(backend.resources(run.run_name)) == 4
+        assert len(backend.resources(run.run_name)) == 5
     finally:
         kill_9(proc)
 
@@ -93,7 +97,10 @@ def test_cleanup_of_one_run_leaves_other_runs_alone(backend, run, task_image):
     other = RunLabels(f"{run.run_name}-other")
     mine, theirs = backend.create_sandbox(task_image, run=run), backend.create_sandbox(task_image, run=other)
     try:
-        assert backend.cleanup(run_name=run.run_name) == [f"container {mine.id} (sandbox of run {run.run_name})"]
+        assert backend.cleanup(run_name=run.run_name) == [
+            f"container {mine.id} (sandbox of run {run.run_name})",
+            f"network cb-run-{run.run_id} (of run {run.run_name})",
+        ]
         assert theirs.exec("echo untouched").output == "untouched\n"
     finally:
         theirs.cleanup()

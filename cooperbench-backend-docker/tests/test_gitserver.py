@@ -1,8 +1,9 @@
-"""The per-run git server: reachable by name from the run's sandboxes, and from no other run's."""
+"""Git servers: reachable by the sandboxes given the server's access mount (one pair's agents), by no other."""
 
 from __future__ import annotations
 
 import secrets
+import threading
 
 import pytest
 
@@ -12,10 +13,10 @@ from cooperbench.errors import SandboxError
 pytestmark = pytest.mark.docker
 
 
-def test_agents_of_a_run_share_code_through_the_server(backend, run, task_image):
+def test_agents_given_the_servers_mount_share_code_through_it(backend, run, task_image):
     server = backend.create_git_server(run=run)
-    agent1 = backend.create_sandbox(task_image, run=run)
-    agent2 = backend.create_sandbox(task_image, run=run)
+    agent1 = backend.create_sandbox(task_image, run=run, mounts=server.mounts)
+    agent2 = backend.create_sandbox(task_image, run=run, mounts=server.mounts)
     try:
         assert server.url.startswith(f"git://cb-git-{run.run_id}-") and server.url.endswith("/team.git")
         pushed = agent1.exec(
@@ -28,20 +29,37 @@ def test_agents_of_a_run_share_code_through_the_server(backend, run, task_image)
         )
         assert fetched.returncode == 0, fetched.output
         assert fetched.output == "shared\n"
+        assert agent2.exec("cat /run/cooperbench/team-remote").output == server.url + "\n", "the mount holds the URL"
     finally:
         agent1.cleanup()
         agent2.cleanup()
         server.cleanup()
 
 
-def test_sandboxes_created_before_the_server_are_connected_to_it(backend, run, task_image):
-    early = backend.create_sandbox(task_image, run=run)
-    server = backend.create_git_server(run=run)
+def test_another_pairs_sandbox_of_the_same_run_cannot_reach_the_server(backend, run, task_image):
+    mine, theirs = backend.create_git_server(run=run), backend.create_git_server(run=run)
+    box = backend.create_sandbox(task_image, run=run, mounts=theirs.mounts)
     try:
-        result = early.exec(f"git ls-remote {server.url}")
-        assert result.returncode == 0, result.output
+        assert box.exec(f"git ls-remote {theirs.url}").returncode == 0, "positive control: its own pair's server"
+        peek = box.exec(f"git ls-remote {mine.url}", timeout=30)
+        assert peek.returncode != 0
+        assert "unable to look up" in peek.output or "Could not resolve" in peek.output, peek.output
     finally:
-        early.cleanup()
+        box.cleanup()
+        mine.cleanup()
+        theirs.cleanup()
+
+
+def test_a_sandbox_without_the_mount_reaches_no_git_server(backend, run, task_image):
+    server = backend.create_git_server(run=run)
+    evaluator = backend.create_sandbox(task_image, run=run, purpose="eval")
+    try:
+        result = evaluator.exec(f"git ls-remote {server.url}", timeout=30)
+        assert result.returncode != 0
+        assert "unable to look up" in result.output or "Could not resolve" in result.output, result.output
+        assert evaluator.exec("test -e /run/cooperbench/team-remote").returncode != 0
+    finally:
+        evaluator.cleanup()
         server.cleanup()
 
 
@@ -59,50 +77,45 @@ def test_another_runs_sandbox_cannot_reach_the_server(backend, run, task_image):
         backend.cleanup(run_name=other_run.run_name)
 
 
-def test_two_runs_get_two_separate_servers(backend, run, task_image):
-    other_run = RunLabels(f"test-other-{secrets.token_hex(4)}")
-    first, second = backend.create_git_server(run=run), backend.create_git_server(run=other_run)
+def test_the_server_cannot_be_reached_by_address_either(backend, run, task_image):
+    """Not only by name: the server's IP is on a network the outsider is not attached to."""
+    server = backend.create_git_server(run=run)
+    outsider = backend.create_sandbox(task_image, run=run)
     try:
-        assert first.url != second.url
-        box = backend.create_sandbox(task_image, run=other_run)
-        assert box.exec(f"git ls-remote {second.url}").returncode == 0
-        assert box.exec(f"git ls-remote {first.url}", timeout=30).returncode != 0
-        box.cleanup()
+        address = backend.client.api.inspect_container(server.container_id)["NetworkSettings"]["Networks"][
+            server.network
+        ]["IPAddress"]
+        probe = outsider.exec(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{address}/9418' && echo CONNECTED", timeout=30)
+        assert "CONNECTED" not in probe.output, probe.output
     finally:
-        first.cleanup()
-        second.cleanup()
-        backend.cleanup(run_name=other_run.run_name)
+        outsider.cleanup()
+        server.cleanup()
 
 
 def test_server_cleanup_removes_its_container_and_network_and_is_idempotent(backend, run, task_image):
     server = backend.create_git_server(run=run)
-    box = backend.create_sandbox(task_image, run=run)  # still attached when the server goes
+    box = backend.create_sandbox(task_image, run=run, mounts=server.mounts)  # still attached when the server goes
     server.cleanup()
     server.cleanup()
     api = backend.client.api
     assert not api.containers(all=True, filters={"name": server.name})
-    assert not api.networks(names=[f"cb-run-{run.run_id}"])
+    assert not api.networks(names=[server.network])
     assert box.exec("echo still alive").output == "still alive\n"
+    with pytest.raises(SandboxError, match="does not exist"):
+        backend.create_sandbox(task_image, run=run, mounts=server.mounts)  # its access file went with it
     box.cleanup()
+    assert backend.resources(run.run_name) == [], "the run's network goes with its last sandbox"
 
 
-def test_servers_of_one_run_are_separate_and_the_network_goes_with_the_last(backend, run, task_image):
-    first, second = backend.create_git_server(run=run), backend.create_git_server(run=run)
-    box = backend.create_sandbox(task_image, run=run)
-    try:
-        assert first.url != second.url
-        pushed = box.exec(f"git commit -q --allow-empty -m x && git push -q {first.url} HEAD:refs/heads/agent1")
-        assert pushed.returncode == 0, pushed.output
-        assert "agent1" not in box.exec(f"git ls-remote {second.url}").output
-        first.cleanup()
-        assert backend.client.api.networks(names=[f"cb-run-{run.run_id}"]), "the second server still needs it"
-        assert box.exec(f"git ls-remote {second.url}").returncode == 0
-        second.cleanup()
-        assert not backend.client.api.networks(names=[f"cb-run-{run.run_id}"])
-    finally:
-        box.cleanup()
-        first.cleanup()
-        second.cleanup()
+def test_a_second_cleanup_caller_waits_until_the_server_is_gone(backend, run):
+    """The interrupt path calls cleanup() while the pair's thread is already in it: both return only when it is gone."""
+    server = backend.create_git_server(run=run)
+    first = threading.Thread(target=server.cleanup)
+    first.start()
+    server.cleanup()
+    assert not backend.client.api.containers(all=True, filters={"name": server.name}), "gone when cleanup returns"
+    assert not backend.client.api.networks(names=[server.network])
+    first.join(timeout=60)
 
 
 def test_server_image_without_git_is_a_clear_error(backend, run, tmp_path):
@@ -116,6 +129,6 @@ def test_server_image_without_git_is_a_clear_error(backend, run, tmp_path):
     try:
         with pytest.raises(SandboxError, match="needs `git`"):
             backend.create_git_server(run=run)
-        assert not api.networks(names=[f"cb-run-{run.run_id}"])
+        assert backend.resources(run.run_name) == [], "the failed server leaves no container or network"
     finally:
         backend.client.images.remove(tag, force=True)
