@@ -188,7 +188,9 @@ def ensure_host_firewall(base_url: str | None) -> FirewallState:
 
 def _install_firewall(base_url: str | None) -> FirewallState:
     if not local_daemon(base_url):
-        return FirewallState(False, f"the Docker daemon ({base_url}) is not on this machine, so its host is not ours to firewall")
+        return FirewallState(
+            False, f"the Docker daemon ({base_url}) is not on this machine, so its host is not ours to firewall"
+        )
     if os.geteuid() != 0:
         return FirewallState(False, "installing the host firewall rules (iptables) needs root")
     iptables = shutil.which("iptables")
@@ -196,7 +198,9 @@ def _install_firewall(base_url: str | None) -> FirewallState:
         return FirewallState(False, "`iptables` is not installed")
     if _iptables(iptables, "-S", "DOCKER-USER").returncode != 0:
         return FirewallState(
-            False, "the Docker daemon does not manage iptables here (no DOCKER-USER chain; is dockerd run with --iptables=false?)"
+            False,
+            "the Docker daemon does not manage iptables here (no DOCKER-USER chain; is dockerd run with "
+            "--iptables=false?)",
         )
     lock = FileLock(str(Path(tempfile.gettempdir()) / "cooperbench-docker-firewall.lock"), timeout=120)
     try:

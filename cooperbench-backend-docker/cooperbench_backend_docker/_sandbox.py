@@ -175,7 +175,11 @@ class DockerSandbox:
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                 member = tar.next()
                 if member is None or not member.isfile():
-                    raise SandboxError(f"{path} in docker sandbox {self.id} is not a regular file")
+                    got = "an empty archive" if member is None else f"{member.name!r} of tar type {member.type!r}"
+                    raise SandboxError(
+                        f"{path} in docker sandbox {self.id} is not a regular file (the Engine sent {got}, "
+                        f"{len(archive)} bytes, stat {stat})"
+                    )
                 extracted = tar.extractfile(member)
                 assert extracted is not None
                 return extracted.read()

@@ -74,6 +74,7 @@ FirewallMode = Literal["auto", "require", "off"]
 # The git server holds one small repository: it needs little.
 _SERVER_LIMITS = {"cpus": 1.0, "memory": "512m", "pids": 512}
 
+
 class DockerBackend:
     """Sandboxes as containers on a Docker Engine; see :class:`cooperbench.backends.base.Backend`.
 
@@ -126,7 +127,8 @@ class DockerBackend:
         self.build_timeout = build_timeout
         self.cpus = _positive("cpus", cpus)
         self.memory = _memory(memory)
-        self.pids = int(_positive("pids", pids)) if pids is not None else None
+        pid_limit = _positive("pids", pids)
+        self.pids = int(pid_limit) if pid_limit is not None else None
         if firewall not in ("auto", "require", "off"):
             raise ConfigError(f"backend docker: firewall must be auto, require or off, not {firewall!r}")
         self.firewall: FirewallMode = firewall
@@ -167,7 +169,12 @@ class DockerBackend:
         """The settings sandboxes get, for the run's provenance (``config.json``)."""
         state = self._firewall_state
         return {
-            "limits": {"cpus": self.cpus, "memory": self.memory, "memory_swap": 0 if self.memory else None, "pids": self.pids},
+            "limits": {
+                "cpus": self.cpus,
+                "memory": self.memory,
+                "memory_swap": 0 if self.memory else None,
+                "pids": self.pids,
+            },
             "network": "a bridge network per run without inter-container traffic; a private network per git server",
             "firewall": {
                 "mode": self.firewall,
@@ -341,8 +348,6 @@ class DockerBackend:
                 networks.append(git_network)
                 if not local:
                     continue  # the network is the access; the file with the URL is a convenience
-            if not str(mount.target).startswith("/"):
-                raise SandboxError(f"docker backend: mount {source} -> {mount.target!r}: the target must be absolute")
             if not source.is_absolute() or not os.path.lexists(source):
                 raise SandboxError(
                     f"docker backend: cannot mount {source} at {mount.target}: the source does not exist on this host"

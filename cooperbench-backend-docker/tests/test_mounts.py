@@ -75,8 +75,6 @@ def test_a_missing_source_is_a_sandbox_error_naming_it(backend, run, task_image,
     missing = tmp_path / "not-there"
     with pytest.raises(SandboxError, match=rf"cannot mount {missing} at /mnt/x: the source does not exist"):
         backend.create_sandbox(task_image, run=run, mounts=[Mount(source=missing, target="/mnt/x")])
-    with pytest.raises(SandboxError, match="the target must be absolute"):
-        backend.create_sandbox(task_image, run=run, mounts=[Mount(source=tmp_path, target="relative")])
     assert backend.resources(run.run_name) == [], "nothing was started"
 
 

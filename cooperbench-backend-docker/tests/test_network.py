@@ -165,7 +165,11 @@ def test_firewall_off_warns_and_require_refuses_where_it_cannot_be_installed(bas
     with pytest.warns(RuntimeWarning, match="sandboxes can reach services on this host.*firewall. is off"):
         box = off.create_sandbox(task_image, run=run)
     box.cleanup()
-    assert off.describe()["firewall"] == {"mode": "off", "enforced": False, "detail": "the backend option `firewall` is off"}
+    assert off.describe()["firewall"] == {
+        "mode": "off",
+        "enforced": False,
+        "detail": "the backend option `firewall` is off",
+    }
     # A remote daemon's host is not ours to firewall: `require` refuses before starting anything.
     remote = DockerBackend(pull=False, firewall="require", base_url="tcp://192.0.2.1:2375")
     state = _network._install_firewall("tcp://192.0.2.1:2375")

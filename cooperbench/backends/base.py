@@ -98,15 +98,6 @@ class RunLabels:
         }
 
 
-@dataclass(frozen=True)
-class Mount:
-    """A host file, directory or unix socket shown at absolute ``target`` inside a sandbox."""
-
-    source: Path
-    target: str
-    read_only: bool = True
-
-
 @dataclass
 class ExecResult:
     """The outcome of one command in a sandbox.
