@@ -8,8 +8,8 @@ Options (the ``backend`` section of the configuration, or keyword arguments)::
       build_args: {BASE_IMAGE: my-base:1}  # for building task images from their Dockerfile
       pull: true                           # try a registry before building
       cpus: 2                              # per sandbox; null = no limit
-      memory: 4g                           # per sandbox (no swap on top); null = no limit
-      pids: 2048                           # processes and threads per sandbox; null = no limit
+      memory: 8g                           # per sandbox (no swap on top); null = no limit
+      pids: 4096                           # processes and threads per sandbox; null = no limit
       firewall: auto                       # keep sandboxes off the host: auto | require | off
       lifetime: 86400                      # seconds a sandbox may live at most
       exec_timeout: 1800                   # default per-command timeout, seconds
@@ -112,8 +112,8 @@ class DockerBackend:
         pull_timeout: float = 20.0,
         build_timeout: float = 3600.0,
         cpus: float | None = 2.0,
-        memory: str | int | None = "4g",
-        pids: int | None = 2048,
+        memory: str | int | None = "8g",
+        pids: int | None = 4096,
         firewall: FirewallMode = "auto",
         lifetime: float = 86400.0,
         exec_timeout: float = 1800.0,
@@ -165,8 +165,8 @@ class DockerBackend:
         with self._lock:
             return table.setdefault(key, threading.Lock())
 
-    def describe(self) -> dict[str, Any]:
-        """The settings sandboxes get, for the run's provenance (``config.json``)."""
+    def settings(self) -> dict[str, Any]:
+        """The settings sandboxes get, for the run's provenance (``config.json`` ``provenance.backend_settings``)."""
         state = self._firewall_state
         return {
             "limits": {
@@ -314,8 +314,11 @@ class DockerBackend:
                 )
                 for git_network in git_networks:
                     api.connect_container_to_network(container_id, git_network)
-                api.put_archive(container_id, "/", tar_of(PATCHES_DIR, None, 0o777))
                 api.start(container_id)
+                # After the start, not before: on a stopped container the Engine mounts the root
+                # filesystem just for the copy, and with fuse-overlayfs that mount can race the
+                # start's own (the container then dies at once, exit 127).
+                api.put_archive(container_id, "/", tar_of(PATCHES_DIR, None, 0o777))
             except BaseException:
                 if container_id is not None:
                     with contextlib.suppress(Exception):

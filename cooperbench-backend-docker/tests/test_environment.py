@@ -62,5 +62,8 @@ def test_environment_inside_a_run_uses_the_runs_backend_labels_and_images(
     with bind_run(active), DockerEnvironment(image="agent-visible:name") as env:
         assert env.backend is backend  # the run's own instance, not a new one
         assert env.execute("git rev-parse --is-inside-work-tree")["output"] == "true\n"
-        assert backend.resources(run.run_name) == [f"container {env.sandbox.id} (sandbox of run {run.run_name})"]
+        assert backend.resources(run.run_name) == [
+            f"container {env.sandbox.id} (sandbox of run {run.run_name})",
+            f"network cb-run-{run.run_id} (of run {run.run_name})",
+        ]
     assert backend.resources(run.run_name) == []

@@ -6,8 +6,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from cooperbench.backends.base import REPO_DIR, ExecResult
-from cooperbench.backends.remote import authorize_command, exec_result, wrap
+from cooperbench.backends.base import REPO_DIR, ExecResult, Mount
+from cooperbench.backends.remote import ServerAccess, authorize_command, exec_result, wrap
 from cooperbench.errors import SandboxError
 from cooperbench_backend_gcp._vm import SSHChannel
 
@@ -62,7 +62,7 @@ class GCPSandbox:
         return exec_result(out, err, code, started=started)
 
     def authorize(self, base: str, token: str) -> None:
-        """Make git send the run's token to the git server at ``base`` (and only there)."""
+        """Make git send a git server's token to that server at ``base`` (and only there)."""
         result = self.exec(authorize_command(base, token))
         if result.returncode != 0:
             raise SandboxError(f"gcp: cannot configure git in sandbox {self.id}: {result.output.strip()}")
@@ -101,11 +101,19 @@ class GCPSandbox:
 
 
 class GCPGitServer:
-    """A git server VM; ``url`` is its repository's URL on the VPC."""
+    """A git server VM; ``url`` is its repository's URL on the VPC.
 
-    def __init__(self, url: str, vm: GCPSandbox) -> None:
+    Attributes:
+        mounts: the access mount: a sandbox created with it may reach this server (and no other sandbox).
+    """
+
+    def __init__(self, url: str, vm: GCPSandbox, mounts: tuple[Mount, ...], access: ServerAccess) -> None:
         self.url = url
         self.vm = vm
+        self.mounts = mounts
+        self._access = access
 
     def cleanup(self) -> None:
+        for mount in self.mounts:
+            self._access.remove(mount)
         self.vm.cleanup()

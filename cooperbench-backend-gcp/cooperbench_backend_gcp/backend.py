@@ -11,9 +11,12 @@ Design (see :mod:`cooperbench_backend_gcp._vm` for the VM and SSH layer):
   ``image_source`` picks, ``auto`` tries the registry first. For large runs push the task
   images to Artifact Registry and set ``image_prefix``: every VM builds otherwise.
 - Git server: a VM per ``create_git_server`` call running a git smart-HTTP server in a
-  container on the host network; sandboxes reach it on its internal address (the VPC's
-  ``default-allow-internal`` rule). It answers only requests carrying the run's token, which
-  the backend writes into the git configuration of the run's sandboxes.
+  container on the host network, on a port the kernel picks (reported through a file);
+  sandboxes reach it on its internal address (the VPC's ``default-allow-internal`` rule). It
+  answers only requests carrying its own token, which the backend writes into the git
+  configuration of the sandboxes created with the server's access mount (one pair's agents).
+- Mounts are copied in (files and directories, read-only); unix sockets and writable mounts
+  cannot be provided and are refused with a ``SandboxError`` naming them.
 - Every VM carries the run's labels (``cooperbench-run-name``, ``-run-id``, ``-pid``,
   ``-host``, ``-purpose``) and a lifetime cap (Compute Engine deletes it), so
   :meth:`GCPBackend.cleanup` finds and deletes a run's VMs by label.
@@ -28,11 +31,20 @@ import secrets
 import tarfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cooperbench.backends.base import PATCHES_DIR, REPO_DIR, RunLabels, SandboxPurpose
-from cooperbench.backends.remote import SERVER_SCRIPT, TeamAccess, probe_command, server_source
+from cooperbench.backends.base import PATCHES_DIR, REPO_DIR, Mount, RunLabels, SandboxPurpose
+from cooperbench.backends.remote import (
+    ACCESS_TARGET,
+    SERVER_SCRIPT,
+    ServerAccess,
+    check_copyable,
+    copy_mounts,
+    probe_command,
+    server_source,
+)
 from cooperbench.dataset import DEFAULT_IMAGE_PREFIX
 from cooperbench.errors import ConfigError, SandboxError
 from cooperbench_backend_gcp._sandbox import CONTAINER, GCPGitServer, GCPSandbox
@@ -143,7 +155,7 @@ class GCPBackend:
         self._public_key = f"{self.key.get_name()} {self.key.get_base64()}"
         self._lock = threading.Lock()
         self._images: dict[str, tuple[str | None, Path | None]] = {}  # reference -> (registry name, task dir)
-        self._access = TeamAccess()  # the run's token, and which sandboxes and git servers the run has
+        self._access = ServerAccess()  # each live git server's token, granted through its access mount
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -249,12 +261,20 @@ class GCPBackend:
 
     # -- sandboxes --------------------------------------------------------------------------
 
-    def create_sandbox(self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent") -> GCPSandbox:
+    def create_sandbox(
+        self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
+    ) -> GCPSandbox:
         """Create a VM, start the task container on it, and return it as a sandbox.
 
+        ``mounts`` are copied in (files and directories, read-only); a git server's access mount
+        (:attr:`GCPGitServer.mounts`) makes git in the sandbox carry that server's token.
+
         Raises:
-            SandboxError: the VM, the image or the container cannot be had.
+            SandboxError: the VM, the image or the container cannot be had, or a mount cannot be provided
+                (a unix socket, a writable mount, a missing source: named in the message).
         """
+        grants, copies = self._access.split(mounts)
+        check_copyable("gcp", copies)
         name, channel, _ = self._start_vm(self.spec, run, purpose)
         sandbox = GCPSandbox(name, channel, self)
         try:
@@ -265,27 +285,35 @@ class GCPBackend:
                     f"gcp: image {image} has no git repository at {REPO_DIR}: {check.output[-500:]}. "
                     "Task images must clone the task repository there"
                 )
+            copy_mounts("gcp", sandbox, copies)
+            for grant in grants:
+                sandbox.authorize(grant.base, grant.token)
+            if grants:  # the team remote's URL, as the access mount shows it (one line per server)
+                sandbox.write_file(ACCESS_TARGET, "".join(f"{g.url}\n" for g in grants), mode=0o444)
         except BaseException:
             sandbox.cleanup()
             raise
-        self._access.join(run.run_id, sandbox)
         return sandbox
 
     def create_git_server(self, *, run: RunLabels) -> GCPGitServer:
-        """Create a VM serving one empty bare repository over HTTP to the run's sandboxes.
+        """Create a VM serving one empty bare repository over HTTP to the sandboxes given its mounts.
+
+        The server binds a port the kernel picks (port 0) and reports it; it answers only
+        requests carrying its own token, which only sandboxes created with the server's
+        :attr:`~GCPGitServer.mounts` (one pair's agents) get.
 
         Raises:
-            SandboxError: the VM or the server cannot be started.
+            SandboxError: the VM or the server cannot be started (the message has the server's log).
         """
-        token = self._access.token(run.run_id)
-        port = 20000 + secrets.randbelow(40000)  # several servers may share one network (tests)
+        token = self._access.new_token()
         name, channel, internal = self._start_vm(self.git_spec, run, "git")
         vm = GCPSandbox(name, channel, self)
         try:
             script = (
                 "while [ ! -e /srv/go ]; do sleep 0.2; done; set -e; mkdir -p /srv/git; "
                 "git init --bare -q /srv/git/team.git; git -C /srv/git/team.git config http.receivepack true; "
-                f"exec python3 /srv/{SERVER_SCRIPT} /srv/git {port} {token}"
+                f"python3 /srv/{SERVER_SCRIPT} /srv/git 0 {token} /srv/port 2>/srv/server.log "
+                "|| { echo $? > /srv/exited; exec sleep infinity; }"
             )
             out, err, code = channel.run(
                 [
@@ -311,20 +339,25 @@ class GCPBackend:
                 )
             vm.write_file(f"/srv/{SERVER_SCRIPT}", server_source())
             vm.write_file("/srv/go", b"")
+            port = _await_port(vm, name)
             deadline = time.monotonic() + 120
             while True:
                 probe = vm.exec(probe_command(f"http://127.0.0.1:{port}/team.git", token), timeout=30, cwd="/")
                 if probe.returncode == 0:
                     break
                 if time.monotonic() > deadline:
-                    raise SandboxError(f"gcp: the git server on {name} did not answer: {probe.output[-500:]}")
+                    raise SandboxError(
+                        f"gcp: the git server on {name} (port {port}) did not answer: {probe.output[-500:]}\n"
+                        f"its log: {_server_log(vm)}"
+                    )
                 time.sleep(0.5)
         except BaseException:
             vm.cleanup()
             raise
         base = f"http://{internal}:{port}/"
-        self._access.add_server(run.run_id, base)
-        return GCPGitServer(base + "team.git", vm)
+        url = base + "team.git"
+        mount = self._access.add(url, base, token)
+        return GCPGitServer(url, vm, (mount,), self._access)
 
     # -- listing and cleanup ----------------------------------------------------------------
 
@@ -361,6 +394,30 @@ class GCPBackend:
                 raise self.translate(exc, f"cannot delete VM {vm.name}") from exc
             removed.append(_describe(vm))
         return removed
+
+
+_PORT_TIMEOUT = 120.0
+
+
+def _server_log(vm: GCPSandbox) -> str:
+    result = vm.exec("cat /srv/server.log 2>&1; cat /srv/exited 2>/dev/null", timeout=30, cwd="/")
+    return result.output.strip()[-1500:] or "(empty)"
+
+
+def _await_port(vm: GCPSandbox, name: str) -> int:
+    """The port the git server on ``vm`` bound, once it listens.
+
+    Raises:
+        SandboxError: the server exited or reported no port in time (the message has its log).
+    """
+    deadline = time.monotonic() + _PORT_TIMEOUT
+    while True:
+        state = vm.exec("cat /srv/port 2>/dev/null || { test ! -e /srv/exited && exit 44; }", timeout=30, cwd="/")
+        if state.returncode == 0 and state.output.strip().isdigit():
+            return int(state.output.strip())
+        if state.returncode != 44 or time.monotonic() > deadline:
+            raise SandboxError(f"gcp: the git server on {name} did not start; its log: {_server_log(vm)}")
+        time.sleep(0.2)
 
 
 def _metadata(vm: Any) -> dict[str, str]:

@@ -9,7 +9,8 @@ import pytest
 from cooperbench_backend_gcp.backend import GCPBackend
 from cooperbench_backend_gcp.testing import FakeGoogleCloud
 
-from cooperbench.testing.conformance import BackendConformance
+from cooperbench.errors import SandboxError
+from cooperbench.testing.conformance import BackendConformance, Subject, check_mounts
 
 
 class TestGCPBackendOnFakeCloud(BackendConformance):
@@ -21,6 +22,15 @@ class TestGCPBackendOnFakeCloud(BackendConformance):
         cloud = FakeGoogleCloud()
         yield GCPBackend(sdk=cloud.sdk, project_id="cooperbench-tests", zone="europe-west1-b")
         cloud.close()
+
+    @pytest.mark.xfail(
+        reason="a sandbox on a GCP VM cannot reach this host's files: mounts are copied in read-only, and a unix "
+        "socket or a writable mount is refused with a SandboxError naming it (test_mounts_and_git_access.py)",
+        raises=SandboxError,
+        strict=True,
+    )
+    def test_mounts(self, subject: Subject) -> None:
+        check_mounts(subject)
 
 
 @pytest.mark.cloud

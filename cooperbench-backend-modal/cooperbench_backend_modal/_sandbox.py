@@ -6,8 +6,8 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
-from cooperbench.backends.base import REPO_DIR, ExecResult
-from cooperbench.backends.remote import authorize_command, exec_result, wrap
+from cooperbench.backends.base import REPO_DIR, ExecResult, Mount
+from cooperbench.backends.remote import ServerAccess, authorize_command, exec_result, wrap
 from cooperbench.errors import SandboxError
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class ModalSandbox:
             raise SandboxError(f"modal: sandbox {self.id} was cleaned up; create a new one")
 
     def authorize(self, base: str, token: str) -> None:
-        """Make git send the run's token to the git server at ``base`` (and only there)."""
+        """Make git send a git server's token to that server at ``base`` (and only there)."""
         result = self.exec(authorize_command(base, token))
         if result.returncode != 0:
             raise SandboxError(f"modal: cannot configure git in sandbox {self.id}: {result.output.strip()}")
@@ -98,12 +98,22 @@ class ModalSandbox:
 
 
 class ModalGitServer:
-    """One git server sandbox of a run; ``url`` is its repository's URL through the tunnel."""
+    """One git server sandbox; ``url`` is its repository's URL through the tunnel.
 
-    def __init__(self, url: str, sandbox: ModalSandbox, run_id: str) -> None:
+    Attributes:
+        mounts: the access mount: a sandbox created with it may reach this server (and no other sandbox).
+    """
+
+    def __init__(
+        self, url: str, sandbox: ModalSandbox, run_id: str, mounts: tuple[Mount, ...], access: ServerAccess
+    ) -> None:
         self.url = url
         self.sandbox = sandbox
         self.run_id = run_id
+        self.mounts = mounts
+        self._access = access
 
     def cleanup(self) -> None:
+        for mount in self.mounts:
+            self._access.remove(mount)
         self.sandbox.cleanup()

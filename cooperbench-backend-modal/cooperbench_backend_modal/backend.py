@@ -13,22 +13,34 @@ after which Modal itself terminates it, so a crashed harness leaks nothing for l
 Git server: a sandbox of its own per ``create_git_server`` call, serving one bare repository
 over git's smart HTTP (:mod:`cooperbench.backends.remote.git_http_server`, a standard-library
 front of ``git http-backend``) on a port exposed through a Modal encrypted tunnel. Tunnels
-are public, so the server answers only requests carrying the run's secret token in a header;
-the backend writes that header into the git configuration of every sandbox of the run,
-scoped to the server's address. A sandbox of another run gets 403 even if it learns the URL.
+are public, so the server answers only requests carrying its own secret token in a header;
+the backend writes that header into the git configuration of the sandboxes created with the
+server's access mount (the runner gives it to one pair's agents), scoped to the server's
+address. Any other sandbox gets 403 even if it learns the URL.
+
+Mounts are copied in (files and directories, read-only); unix sockets and writable mounts
+cannot be provided and are refused with a ``SandboxError`` naming them.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from cooperbench.backends.base import PATCHES_DIR, REPO_DIR, RunLabels, SandboxPurpose
-from cooperbench.backends.remote import SERVER_SCRIPT, TeamAccess, probe_command, server_source
+from cooperbench.backends.base import PATCHES_DIR, REPO_DIR, Mount, RunLabels, SandboxPurpose
+from cooperbench.backends.remote import (
+    ACCESS_TARGET,
+    SERVER_SCRIPT,
+    ServerAccess,
+    check_copyable,
+    copy_mounts,
+    probe_command,
+    server_source,
+)
 from cooperbench.dataset import DEFAULT_IMAGE_PREFIX
 from cooperbench.errors import ConfigError, SandboxError
 from cooperbench_backend_modal._sandbox import ModalGitServer, ModalSandbox
@@ -45,6 +57,14 @@ CREDENTIALS_HINT = (
 HOST_TAG = "cooperbench.host"
 PURPOSE_TAG = "cooperbench.purpose"
 _GIT_READY_TIMEOUT = 120.0
+_GIT_START_TRIES = 3
+
+
+def _free_local_port() -> int:
+    """A TCP port no socket of this machine holds right now (the kernel's pick for a bind to port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])
 
 
 def _load_modal() -> Any:
@@ -111,7 +131,7 @@ class ModalBackend:
         self._lock = threading.Lock()
         self._app: Any = None
         self._images: dict[str, str] = {}
-        self._access = TeamAccess()  # the run's token, and which sandboxes and git servers the run has
+        self._access = ServerAccess()  # each live git server's token, granted through its access mount
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -191,12 +211,20 @@ class ModalBackend:
 
     # -- sandboxes --------------------------------------------------------------------------
 
-    def create_sandbox(self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent") -> ModalSandbox:
+    def create_sandbox(
+        self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
+    ) -> ModalSandbox:
         """Start a Modal Sandbox of ``image`` (an id from :meth:`resolve_image`, or a registry name).
 
+        ``mounts`` are copied in (files and directories, read-only); a git server's access mount
+        (:attr:`ModalGitServer.mounts`) makes git in the sandbox carry that server's token.
+
         Raises:
-            SandboxError: Modal refused, or the image has no ``/workspace/repo``.
+            SandboxError: Modal refused, the image has no ``/workspace/repo``, or a mount cannot be provided
+                (a unix socket, a writable mount, a missing source: named in the message).
         """
+        grants, copies = self._access.split(mounts)
+        check_copyable("modal", copies)
         try:
             raw = self.sdk.Sandbox.create(
                 "sleep",
@@ -211,33 +239,52 @@ class ModalBackend:
         except self.sdk.exception.Error as exc:
             raise self.translate(exc, f"cannot create a sandbox of {image}") from exc
         sandbox = ModalSandbox(raw, self)
-        check = sandbox.exec(f"mkdir -p {PATCHES_DIR} && test -d {REPO_DIR}/.git", timeout=120, cwd="/")
-        if check.returncode != 0:
+        try:
+            check = sandbox.exec(f"mkdir -p {PATCHES_DIR} && test -d {REPO_DIR}/.git", timeout=120, cwd="/")
+            if check.returncode != 0:
+                raise SandboxError(
+                    f"modal: image {image} has no git repository at {REPO_DIR} (or {PATCHES_DIR} cannot be created): "
+                    f"{check.output.strip()[-500:]}. Task images must clone the task repository there"
+                )
+            copy_mounts("modal", sandbox, copies)
+            for grant in grants:
+                sandbox.authorize(grant.base, grant.token)
+            if grants:  # the team remote's URL, as the access mount shows it (one line per server)
+                sandbox.write_file(ACCESS_TARGET, "".join(f"{g.url}\n" for g in grants), mode=0o444)
+        except BaseException:
             sandbox.cleanup()
-            raise SandboxError(
-                f"modal: image {image} has no git repository at {REPO_DIR} (or {PATCHES_DIR} cannot be created): "
-                f"{check.output.strip()[-500:]}. Task images must clone the task repository there"
-            )
-        self._access.join(run.run_id, sandbox)
+            raise
         return sandbox
 
     def create_git_server(self, *, run: RunLabels) -> ModalGitServer:
-        """Start a git server for the run: smart HTTP in a sandbox of its own, behind a Modal tunnel.
+        """Start a git server: smart HTTP in a sandbox of its own, behind a Modal tunnel.
 
-        The tunnel is public, so the server answers only requests carrying the run's token,
-        which the backend puts into the git configuration of the run's sandboxes (those that
-        exist now and those created later), scoped to this server's address.
+        The tunnel is public, so the server answers only requests carrying its own token, which
+        the backend puts into the git configuration of the sandboxes created with the server's
+        :attr:`~ModalGitServer.mounts` (one pair's agents), scoped to this server's address.
+
+        Modal needs the port before the sandbox exists. Any port works there (each sandbox has a
+        network of its own); one that is free on this machine is taken, which also keeps servers
+        apart where sandboxes share this machine's network (the local fake), and a server that
+        still cannot bind its port is started again on another.
 
         Raises:
-            SandboxError: the server sandbox cannot be started or never answers.
+            SandboxError: the server sandbox cannot be started or never answers (the message has its log).
         """
-        token = self._access.token(run.run_id)
-        # A port of its own per server: harmless on Modal, and servers sharing one network can coexist.
-        port = 20000 + secrets.randbelow(40000)
+        token = self._access.new_token()
+        failures: list[str] = []
+        for _ in range(_GIT_START_TRIES):
+            server = self._start_git_server(run, token, _free_local_port(), failures)
+            if server is not None:
+                return server
+        raise SandboxError(f"modal: the git server did not start ({len(failures)} tries): " + " | ".join(failures))
+
+    def _start_git_server(self, run: RunLabels, token: str, port: int, failures: list[str]) -> ModalGitServer | None:
         script = (
             "set -e; mkdir -p /srv/git; git init --bare -q /srv/git/team.git; "
             "git -C /srv/git/team.git config http.receivepack true; "
-            f"exec python3 /srv/{SERVER_SCRIPT} /srv/git {port} {token}"
+            f"python3 /srv/{SERVER_SCRIPT} /srv/git {port} {token} /srv/port 2>/srv/server.log "
+            "|| { echo $? > /srv/exited; exec sleep infinity; }"
         )
         try:
             image = self.sdk.Image.debian_slim().apt_install("git")
@@ -259,21 +306,28 @@ class ModalBackend:
             base = raw.tunnels()[port].url.rstrip("/") + "/"
         except self.sdk.exception.Error as exc:
             raise self.translate(exc, "cannot start the git server sandbox") from exc
-        server = ModalGitServer(base + "team.git", ModalSandbox(raw, self), run.run_id)
+        box = ModalSandbox(raw, self)
         deadline = time.monotonic() + _GIT_READY_TIMEOUT
         local = f"http://127.0.0.1:{port}/team.git"
         while True:
-            probe = server.sandbox.exec(probe_command(local, token), timeout=30, cwd="/")
+            state = box.exec("cat /srv/exited /srv/server.log 2>/dev/null; test ! -e /srv/exited", timeout=30, cwd="/")
+            if state.returncode != 0:  # the server exited: its port was taken, or worse
+                failures.append(f"port {port}: {state.output.strip()[-500:]}")
+                box.cleanup()
+                return None
+            probe = box.exec(probe_command(local, token), timeout=30, cwd="/")
             if probe.returncode == 0:
                 break
             if time.monotonic() > deadline:
-                server.cleanup()
+                box.cleanup()
                 raise SandboxError(
-                    f"modal: the git server did not answer within {_GIT_READY_TIMEOUT:.0f}s: {probe.output}"
+                    f"modal: the git server did not answer within {_GIT_READY_TIMEOUT:.0f}s: {probe.output}\n"
+                    f"its log: {state.output.strip()[-1000:]}"
                 )
             time.sleep(0.5)
-        self._access.add_server(run.run_id, base)
-        return server
+        url = base + "team.git"
+        mount = self._access.add(url, base, token)
+        return ModalGitServer(url, box, run.run_id, (mount,), self._access)
 
     def resources(self, run_name: str) -> list[str]:
         """Descriptions of the live sandboxes (git servers included) of ``run_name``."""

@@ -9,7 +9,8 @@ import pytest
 from cooperbench_backend_modal.backend import ModalBackend
 from cooperbench_backend_modal.testing import FakeModal
 
-from cooperbench.testing.conformance import BackendConformance
+from cooperbench.errors import SandboxError
+from cooperbench.testing.conformance import BackendConformance, Subject, check_mounts
 
 
 class TestModalBackendOnFakeModal(BackendConformance):
@@ -21,6 +22,15 @@ class TestModalBackendOnFakeModal(BackendConformance):
         fake = FakeModal()
         yield ModalBackend(sdk=fake, app_name="cooperbench-tests")
         fake.close()
+
+    @pytest.mark.xfail(
+        reason="a sandbox on Modal cannot reach this host's files: mounts are copied in read-only, and a unix "
+        "socket or a writable mount is refused with a SandboxError naming it (test_mounts_and_git_access.py)",
+        raises=SandboxError,
+        strict=True,
+    )
+    def test_mounts(self, subject: Subject) -> None:
+        check_mounts(subject)
 
 
 @pytest.mark.cloud

@@ -40,8 +40,9 @@ from pathlib import Path
 
 __all__ = ["OWNED_PATHS", "BuildError", "Container", "Image", "LocalRuntime"]
 
-# Paths each container owns (writable, private); everything else is the host, read-only.
-OWNED_PATHS = ("/workspace", "/patches", "/tmp", "/root", "/srv", "/usr/local/bin")
+# Paths each container owns (writable, private); everything else is the host, read-only. /run is
+# the container's own (empty) like on a real machine: harness files are mounted under /run/cooperbench.
+OWNED_PATHS = ("/workspace", "/patches", "/tmp", "/root", "/srv", "/run", "/usr/local/bin")
 _TOP_OWNED = frozenset(p.strip("/") for p in OWNED_PATHS if p.count("/") == 1)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MARKER = "COOPERBENCH_FAKE_CONTAINER"

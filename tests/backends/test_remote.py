@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -12,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from cooperbench.backends import remote
-from cooperbench.backends.base import ExecResult
+from cooperbench.backends.base import ExecResult, Mount
 from cooperbench.backends.remote import (
+    ACCESS_TARGET,
     SERVER_SCRIPT,
     TOKEN_HEADER,
-    TeamAccess,
+    ServerAccess,
     authorize_command,
     exec_result,
     probe_command,
@@ -82,40 +82,27 @@ def test_platform_backstop_counts_as_timeout() -> None:
     assert exec_result(b"partial", b"", -1, started=time.monotonic(), timed_out=True).timed_out
 
 
-class _Member:
-    def __init__(self) -> None:
-        self.closed = False
-        self.bases: list[tuple[str, str]] = []
-
-    def authorize(self, base: str, token: str) -> None:
-        self.bases.append((base, token))
-
-
-def test_every_live_sandbox_of_a_run_is_authorized_for_every_server_of_the_run() -> None:
-    access = TeamAccess()
-    early, closed, other_run = _Member(), _Member(), _Member()
-    access.join("run-1", early)
-    access.join("run-1", closed)
-    access.join("run-2", other_run)
-    closed.closed = True
-    access.add_server("run-1", "http://a/")
-    late = _Member()
-    access.join("run-1", late)
-    token = access.token("run-1")
-    assert early.bases == late.bases == [("http://a/", token)]
-    assert closed.bases == other_run.bases == []
-    assert access.token("run-2") != token and access.token("run-1") == token
+def test_a_servers_token_goes_only_with_its_access_mount(tmp_path: Path) -> None:
+    access = ServerAccess()
+    first = access.add("http://a/team.git", "http://a/", "token-a")
+    second = access.add("http://b/team.git", "http://b/", "token-b")
+    assert first.target == second.target == ACCESS_TARGET and first.read_only
+    assert Path(first.source).read_text() == "http://a/team.git\n", "the access file holds the URL"
+    other = Mount(tmp_path, "/run/cooperbench/other")
+    grants, rest = access.split([first, other])
+    assert [(g.url, g.base, g.token) for g in grants] == [("http://a/team.git", "http://a/", "token-a")]
+    assert rest == [other], "a mount that is no server's access is provided as a mount"
+    access.remove(first)
+    access.remove(first)  # idempotent
+    assert not Path(first.source).exists(), "the access file goes with the server"
+    assert access.split([first]) == ([], [first]), "a removed server's mount grants nothing"
+    assert access.split([second])[0][0].token == "token-b"
+    assert ServerAccess.new_token() != ServerAccess.new_token()
 
 
 def test_server_source_is_the_script_shipped_in_the_package() -> None:
     path = Path(remote.__file__).with_name(SERVER_SCRIPT)
     assert server_source() == path.read_bytes()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_git_server_serves_only_requests_carrying_the_token(tmp_path: Path) -> None:
@@ -124,11 +111,19 @@ def test_git_server_serves_only_requests_carrying_the_token(tmp_path: Path) -> N
     subprocess.run(["git", "-C", str(root / "team.git"), "config", "http.receivepack", "true"], check=True)
     script = tmp_path / SERVER_SCRIPT
     script.write_bytes(server_source())
-    port, token = _free_port(), "s3cret"
-    server = subprocess.Popen([sys.executable, str(script), str(root), str(port), token])
-    url = f"http://127.0.0.1:{port}/team.git"
+    token, port_file = "s3cret", tmp_path / "port"
+    # Port 0: the kernel picks a free port, and the server writes the one it got to the port file.
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(root), "0", token, str(port_file)], stderr=subprocess.PIPE, text=True
+    )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert server.poll() is None, f"the git server exited: {server.stderr.read() if server.stderr else ''}"
+            assert time.monotonic() < deadline, "the git server never reported its port"
+            time.sleep(0.05)
+        port = int(port_file.read_text())
+        url = f"http://127.0.0.1:{port}/team.git"
         while subprocess.run(probe_command(url, token), capture_output=True, check=False).returncode != 0:
             assert time.monotonic() < deadline, "the git server never answered"
             time.sleep(0.2)

@@ -1,29 +1,39 @@
-"""Who may reach a run's git servers: one secret token per run, carried by every sandbox of the run.
+"""Who may reach a git server: one secret token per server, handed to exactly the sandboxes given its mount.
 
-For backends whose git server is reachable beyond the run (a public tunnel, a shared VPC).
+For backends whose git server is reachable beyond one pair (a public tunnel, a shared VPC).
 The server is :mod:`cooperbench.backends.remote.git_http_server`, shipped into a sandbox as
-:func:`server_source` and started as ``python3 git_http_server.py <root> <port> <token>``
-with the token from :meth:`TeamAccess.token`. It answers only requests carrying that token
-in the :data:`TOKEN_HEADER` header, which a sandbox sends once it ran
-:func:`authorize_command` for the server's address. :class:`TeamAccess` keeps a backend's
-book of which sandboxes and servers each run has, so that every sandbox of a run is
-authorized for every server of the run, whichever was created first.
+:func:`server_source` and started as ``python3 git_http_server.py <root> <port> <token> <port file>``
+with the token from :meth:`ServerAccess.add`. It answers only requests carrying that token in
+the :data:`TOKEN_HEADER` header, which a sandbox sends once it ran :func:`authorize_command`
+for the server's address.
+
+:class:`ServerAccess` keeps, per backend, each live server's token and the host file that is
+its :attr:`~cooperbench.backends.base.GitServer.mounts` entry: the runner hands a server's
+mounts to the agents of one pair only, and a backend authorizes a sandbox for a server exactly
+when ``create_sandbox(mounts=...)`` holds that server's access mount
+(:meth:`ServerAccess.split`). Every other sandbox, of the same run or not, gets 403.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
-from typing import Protocol
+from pathlib import Path
 
+from cooperbench.backends.base import Mount
 from cooperbench.backends.remote.git_http_server import TOKEN_HEADER
 
 __all__ = [
+    "ACCESS_TARGET",
     "SERVER_SCRIPT",
     "TOKEN_HEADER",
-    "Member",
-    "TeamAccess",
+    "Grant",
+    "ServerAccess",
     "authorize_command",
     "probe_command",
     "server_source",
@@ -31,6 +41,8 @@ __all__ = [
 
 #: File name of the server script, in this package and wherever a backend writes it.
 SERVER_SCRIPT = "git_http_server.py"
+#: Where a sandbox given a server's access mount finds the team remote's URL.
+ACCESS_TARGET = "/run/cooperbench/team-remote"
 
 
 def server_source() -> bytes:
@@ -43,7 +55,7 @@ def authorize_command(base: str, token: str) -> list[str]:
 
     Args:
         base: the server's base URL (``http://host:port/``); git scopes the header to URLs under it.
-        token: the run's token.
+        token: the server's token.
     """
     return ["git", "config", "--global", "--add", f"http.{base}.extraHeader", f"{TOKEN_HEADER}: {token}"]
 
@@ -53,56 +65,54 @@ def probe_command(url: str, token: str) -> list[str]:
     return ["git", "-c", f"http.extraHeader={TOKEN_HEADER}: {token}", "ls-remote", url]
 
 
-class Member(Protocol):
-    """A sandbox as :class:`TeamAccess` sees it."""
+@dataclass(frozen=True)
+class Grant:
+    """Access to one git server: its URL, its base URL (what git scopes the header to) and its token."""
 
-    @property
-    def closed(self) -> bool:
-        """The sandbox was cleaned up (it is then skipped)."""
-        ...
-
-    def authorize(self, base: str, token: str) -> None:
-        """Make git in the sandbox send ``token`` to the server at ``base``, e.g. with :func:`authorize_command`."""
-        ...
+    url: str
+    base: str
+    token: str
 
 
-class TeamAccess:
-    """Per run: the token its git servers require, its sandboxes, its servers' base URLs. Thread-safe."""
+class ServerAccess:
+    """The live git servers of one backend: each one's token and access mount. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tokens: dict[str, str] = {}  # run id -> token its git servers require
-        self._servers: dict[str, list[str]] = {}  # run id -> base URLs of its git servers
-        self._members: dict[str, list[Member]] = {}  # run id -> its sandboxes
+        self._grants: dict[Path, tuple[Grant, Path]] = {}  # access file -> (grant, its folder)
 
-    def token(self, run_id: str) -> str:
-        """The run's token (made on first use, then the same for the backend's lifetime)."""
-        with self._lock:
-            return self._tokens.setdefault(run_id, secrets.token_hex(20))
+    @staticmethod
+    def new_token() -> str:
+        return secrets.token_hex(20)
 
-    def join(self, run_id: str, sandbox: Member) -> None:
-        """Record ``sandbox`` as the run's and authorize it for the run's existing servers.
+    def add(self, url: str, base: str, token: str) -> Mount:
+        """Register a started server; return its access mount (a host file holding ``url``).
 
-        Raises:
-            Whatever ``sandbox.authorize`` raises (the backend's ``SandboxError``).
+        The caller puts the mount in the server's ``mounts`` and calls :meth:`remove` when the server goes.
         """
-        token = self.token(run_id)
+        folder = Path(tempfile.mkdtemp(prefix="cooperbench-git-access-"))
+        access = folder / "team-remote"
+        access.write_text(url + "\n")
         with self._lock:
-            members = [m for m in self._members.get(run_id, ()) if not m.closed]
-            self._members[run_id] = [*members, sandbox]
-            bases = list(self._servers.get(run_id, ()))
-        for base in bases:
-            sandbox.authorize(base, token)
+            self._grants[access] = (Grant(url, base, token), folder)
+        return Mount(source=access, target=ACCESS_TARGET, read_only=True)
 
-    def add_server(self, run_id: str, base: str) -> None:
-        """Record a server of the run at ``base`` and authorize the run's live sandboxes for it.
-
-        Raises:
-            Whatever a sandbox's ``authorize`` raises (the backend's ``SandboxError``).
-        """
-        token = self.token(run_id)
+    def remove(self, mount: Mount) -> None:
+        """Forget a server (idempotent): its access mount grants nothing any more."""
         with self._lock:
-            self._servers.setdefault(run_id, []).append(base)
-            members = [m for m in self._members.get(run_id, ()) if not m.closed]
-        for member in members:
-            member.authorize(base, token)
+            entry = self._grants.pop(Path(mount.source), None)
+        if entry is not None:
+            shutil.rmtree(entry[1], ignore_errors=True)
+
+    def split(self, mounts: Sequence[Mount]) -> tuple[list[Grant], list[Mount]]:
+        """The servers ``mounts`` grant access to, and the other mounts (to be provided as mounts)."""
+        grants: list[Grant] = []
+        others: list[Mount] = []
+        with self._lock:
+            for mount in mounts:
+                entry = self._grants.get(Path(mount.source))
+                if entry is None:
+                    others.append(mount)
+                else:
+                    grants.append(entry[0])
+        return grants, others

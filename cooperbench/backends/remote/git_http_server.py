@@ -3,7 +3,9 @@
 A script, not a library: a backend copies this file into its git server sandbox
 (:func:`cooperbench.backends.remote.git_access.server_source` returns its bytes) and runs it
 there with the sandbox's ``python3`` (3.7 or newer, standard library only) as
-``python3 git_http_server.py <root> <port> <token>``. Each request must carry the header
+``python3 git_http_server.py <root> <port> <token> [<port file>]``. With port 0 the kernel picks
+a free port; the port it got is written to ``<port file>`` (atomically, once it listens) and to
+stderr, so nothing has to guess a free port. Each request must carry the header
 ``X-CooperBench-Team-Token: <token>`` (the run's sandboxes send it through their git
 configuration); anything else gets 403, so a sandbox of another run that learns the URL
 still cannot read or push. Git's own ``git http-backend`` does the protocol work.
@@ -91,10 +93,21 @@ class GitHandler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    """Serve the repositories under ``argv[1]`` on port ``argv[2]`` to requests carrying ``argv[3]``."""
+    """Serve the repositories under ``argv[1]`` on port ``argv[2]`` to requests carrying ``argv[3]``.
+
+    ``argv[4]``, when given, is a file the bound port is written to once the server listens.
+    """
     root, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    port_file = sys.argv[4] if len(sys.argv) > 4 else None
     GitHandler.root, GitHandler.token = root, token
-    ThreadingHTTPServer(("0.0.0.0", port), GitHandler).serve_forever()
+    server = ThreadingHTTPServer(("0.0.0.0", port), GitHandler)
+    bound = server.server_address[1]
+    if port_file:
+        with open(port_file + ".tmp", "w") as out:
+            out.write(f"{bound}\n")
+        os.replace(port_file + ".tmp", port_file)
+    print(f"git_http_server: serving {root} on port {bound}", file=sys.stderr, flush=True)
+    server.serve_forever()
 
 
 if __name__ == "__main__":
