@@ -10,6 +10,8 @@ command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v git >/dev/null || need+=(git)
+# A real local registry for the docker backend's `cooperbench images` tests.
+command -v docker-registry >/dev/null || need+=(docker-registry)
 # The report's page tests drive Debian's chromium (headless) through Playwright; no browser download.
 command -v chromium >/dev/null || need+=(chromium)
 # Local sandboxes: their own network namespace (unshare/nsenter, ip) with outbound access (slirp4netns).

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import logging
 import queue
+import re
+import shlex
+import tarfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
+from cooperbench.backends.base import REPO_DIR
 from cooperbench.errors import SandboxError
+from cooperbench.git_history import scrub_script
 from cooperbench_backend_docker._client import docker_errors
 
 if TYPE_CHECKING:
@@ -19,7 +27,16 @@ if TYPE_CHECKING:
 
     from cooperbench.dataset import Task
 
-__all__ = ["LABEL_TASK_HASH", "build_image", "has_image", "image_label", "pull_image"]
+__all__ = [
+    "LABEL_HISTORY_CUT",
+    "LABEL_TASK_HASH",
+    "build_image",
+    "ensure_history_cut",
+    "has_image",
+    "image_label",
+    "image_provenance",
+    "pull_image",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +72,20 @@ def _split(name: str) -> tuple[str, str]:
     return name, "latest"
 
 
-def pull_image(client: DockerClient, name: str, *, first_reply: float, overall: float) -> tuple[bool, str, bool]:
+def pull_image(
+    client: DockerClient,
+    name: str,
+    *,
+    first_reply: float,
+    overall: float,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[bool, str, bool]:
     """Try to pull ``name``; never raises.
 
     Args:
         first_reply: seconds to wait for the registry's first progress message.
         overall: seconds the whole pull may take.
+        on_message: called with each progress message of the Engine (``id``, ``status``, ``progressDetail``).
 
     Returns:
         ``(pulled, reason it was not, whether no registry answered)``.
@@ -100,6 +125,8 @@ def pull_image(client: DockerClient, name: str, *, first_reply: float, overall: 
             reason = str(reply["error"])
             return False, reason, any(word in reason for word in _UNREACHABLE)
         answered = True
+        if on_message is not None:
+            on_message(reply)
 
 
 def build_image(
@@ -111,10 +138,12 @@ def build_image(
     timeout: float,
     base_url: str | None,
     why_not_pulled: str | None,
+    on_line: Callable[[str], None] | None = None,
 ) -> None:
     """Build ``name`` from the task's ``Dockerfile`` with the task folder as the build context.
 
     ``why_not_pulled`` says why the image is built rather than used or pulled; error messages quote it.
+    ``on_line`` is called with each line of the build log.
 
     Raises:
         SandboxError: there is no Dockerfile, or the build failed (the message holds the end of the build log).
@@ -144,7 +173,11 @@ def build_image(
             )
             for message in stream:
                 if "stream" in message:
-                    lines.extend(str(message["stream"]).rstrip("\n").splitlines())
+                    new_lines = str(message["stream"]).rstrip("\n").splitlines()
+                    lines.extend(new_lines)
+                    if on_line is not None:
+                        for line in new_lines:
+                            on_line(line)
                 error = message.get("error") or (message.get("errorDetail") or {}).get("message")
                 if error:
                     lines.append(str(error))
@@ -164,3 +197,100 @@ def build_image(
 
 class _BuildFailed(Exception):
     pass
+
+
+# On images whose repository history was cut at the base: the hash of the scrub script, and the
+# image (and registry digest, for pulled images) the cut was made from.
+LABEL_HISTORY_CUT = "cooperbench.history_cut"
+LABEL_CUT_FROM = "cooperbench.history_cut_from"
+LABEL_CUT_FROM_DIGEST = "cooperbench.history_cut_from_digest"
+
+
+def _scrub_argv() -> list[str]:
+    return shlex.split(scrub_script(REPO_DIR, "HEAD"))
+
+
+def scrub_version() -> str:
+    """A hash of the scrub script: an image cut with another version of it is cut again."""
+    return hashlib.sha256(json.dumps(_scrub_argv()).encode()).hexdigest()[:16]
+
+
+def ensure_history_cut(client: DockerClient, name: str, *, timeout: float, base_url: str | None) -> None:
+    """Make ``name`` an image whose ``/workspace/repo`` holds the base commit (HEAD) and its ancestors only.
+
+    Done once per image: the image is rebuilt on top of itself with the history cut
+    (:mod:`cooperbench.git_history`) in one ``RUN`` step, labelled, and tagged ``name`` again, so
+    every sandbox of that name gets the cut repository. The image it was made from is named in
+    its labels (with its registry digest when it was pulled).
+
+    Raises:
+        SandboxError: the image has no git repository at ``/workspace/repo`` at a commit, or the build failed.
+    """
+    source = client.api.inspect_image(name)
+    config = source.get("Config") or {}
+    labels = config.get("Labels") or {}
+    version = scrub_version()
+    if labels.get(LABEL_HISTORY_CUT) == version:
+        return
+    digests = source.get("RepoDigests") or []
+    user = str(config.get("User") or "")
+    lines = [f"FROM {source['Id']}", "USER root", f"RUN {json.dumps(_scrub_argv())}"]
+    if user and user not in ("root", "0", "0:0"):
+        lines.append(f"USER {json.dumps(user)[1:-1]}")
+    dockerfile = "\n".join(lines) + "\n"
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile.encode())
+        tar.addfile(info, io.BytesIO(dockerfile.encode()))
+    context.seek(0)
+    cut_labels = {
+        LABEL_HISTORY_CUT: version,
+        LABEL_CUT_FROM: str(source["Id"]),
+        LABEL_CUT_FROM_DIGEST: str(digests[0]) if digests else "",
+    }
+    lines_out: list[str] = []
+    with docker_errors(f"cutting the repository history of image {name}", base_url):
+        try:
+            for message in client.api.build(
+                fileobj=context,
+                custom_context=True,
+                tag=name,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels=cut_labels,
+                timeout=int(timeout),
+            ):
+                if "stream" in message:
+                    lines_out.extend(str(message["stream"]).rstrip("\n").splitlines())
+                error = message.get("error") or (message.get("errorDetail") or {}).get("message")
+                if error:
+                    raise _BuildFailed(str(error))
+        except (_BuildFailed, docker.errors.BuildError, docker.errors.APIError) as exc:
+            detail = str(getattr(exc, "explanation", None) or exc)
+            status = re.search(r"returned a non-zero code: (\d+)", detail)
+            if status:  # the builder quotes the whole script: say what matters
+                detail = f"the cut exited with status {status.group(1)}"
+            # The build's own steps (the script again) are noise; what the cut printed is not.
+            said = [line for line in lines_out if not line.startswith(("Step ", " ---> ", "Removing intermediate"))]
+            raise SandboxError(
+                f"cutting the repository history of image {name} at its HEAD failed: {detail}. Task images must "
+                f"hold a git repository at {REPO_DIR} checked out at the task's base commit, and git >= 2.29. "
+                "Output:\n" + "\n".join(said[-_BUILD_LOG_TAIL:])
+            ) from exc
+    log.info("cut the repository history of %s at its base commit", name)
+
+
+def image_provenance(client: DockerClient, name: str) -> dict[str, Any]:
+    """What an image is: its id, registry digests, and what its history cut was made from."""
+    image = client.api.inspect_image(name)
+    labels = (image.get("Config") or {}).get("Labels") or {}
+    return {
+        "image": name,
+        "id": image.get("Id"),
+        "repo_digests": list(image.get("RepoDigests") or []),
+        "history_cut_from": labels.get(LABEL_CUT_FROM),
+        "history_cut_from_digest": labels.get(LABEL_CUT_FROM_DIGEST) or None,
+        "task_hash": labels.get(LABEL_TASK_HASH) or None,
+    }

@@ -46,7 +46,15 @@ from cooperbench_backend_docker._gitserver import (
     server_for_mount,
     start_daemon,
 )
-from cooperbench_backend_docker._images import LABEL_TASK_HASH, build_image, has_image, image_label, pull_image
+from cooperbench_backend_docker._images import (
+    LABEL_TASK_HASH,
+    build_image,
+    ensure_history_cut,
+    has_image,
+    image_label,
+    image_provenance,
+    pull_image,
+)
 from cooperbench_backend_docker._network import (
     GIT_BRIDGE_PREFIX,
     RUN_BRIDGE_PREFIX,
@@ -165,7 +173,7 @@ class DockerBackend:
         with self._lock:
             return table.setdefault(key, threading.Lock())
 
-    def settings(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """The settings sandboxes get, for the run's provenance (``config.json`` ``provenance.backend_settings``)."""
         state = self._firewall_state
         return {
@@ -189,6 +197,10 @@ class DockerBackend:
 
     def resolve_image(self, task: Task) -> str:
         """Return the task's image name after making sure the Engine has it: local, else pulled, else built.
+
+        The image's repository history is then cut at its base commit, once per image (see
+        :func:`~cooperbench_backend_docker._images.ensure_history_cut`): every sandbox of that name
+        holds the base commit and its ancestors only.
 
         Raises:
             SandboxError: the daemon is down, or the image is not local, cannot be pulled and cannot be
@@ -215,8 +227,22 @@ class DockerBackend:
                     base_url=self._factory.base_url,
                     why_not_pulled=why_not_pulled,
                 )
+            # Agents must not find the features' real implementation in the project's later history.
+            ensure_history_cut(client, name, timeout=self.build_timeout, base_url=self._factory.base_url)
         self._last_image = name
         return name
+
+    def image_provenance(self, image: str) -> dict[str, Any]:
+        """What ``image`` is, for the run's provenance: id, registry digests, what its history cut was made from.
+
+        Raises:
+            SandboxError: the daemon is down or the image is not there.
+        """
+        try:
+            with self._errors(f"inspecting image {image}"):
+                return image_provenance(self.client, image)
+        except docker.errors.NotFound as exc:
+            raise SandboxError(f"image {image} is not in the local Docker Engine") from exc
 
     def _try_pull(self, client: DockerClient, name: str) -> str | None:
         """Pull ``name``; return ``None`` on success, else why not (quietly: building is the next step)."""

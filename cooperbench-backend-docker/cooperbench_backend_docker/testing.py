@@ -29,9 +29,20 @@ from filelock import FileLock
 
 from cooperbench.errors import SandboxError
 
-__all__ = ["BASE_IMAGE", "BASE_PACKAGES", "debian_mirror", "ensure_base_image", "ensure_task_images", "main"]
+__all__ = [
+    "BASE_IMAGE",
+    "BASE_PACKAGES",
+    "PIP_BASE_IMAGE",
+    "LocalRegistry",
+    "debian_mirror",
+    "ensure_base_image",
+    "ensure_pip_base_image",
+    "ensure_task_images",
+    "main",
+]
 
 BASE_IMAGE = "cooperbench-test-base:bookworm"
+PIP_BASE_IMAGE = "cooperbench-test-base-pip:bookworm"
 BASE_PACKAGES = ("bash", "git", "python3", "python3-pytest", "python3-venv", "python-is-python3", "ca-certificates")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -187,6 +198,119 @@ def ensure_task_images(
         with _lock_for(task.image_name(backend.image_prefix)):
             images[task.key] = backend.resolve_image(task)
     return images
+
+
+def ensure_pip_base_image(
+    tag: str = PIP_BASE_IMAGE,
+    *,
+    base_image: str = BASE_IMAGE,
+    ca_bundle: Path | None = None,
+    base_url: str | None = None,
+) -> str:
+    """The test base image with a Python venv (``pip``) first on ``PATH``, for tasks that install from the index.
+
+    Debian's own Python refuses ``pip install`` (PEP 668); a venv is what the public task images'
+    ``python:3.x`` bases give. This machine's CA bundle is copied in and named in ``PIP_CERT``, so
+    the image reaches the package index where a proxy with its own CA stands in between.
+
+    Raises:
+        SandboxError: the daemon is down or the build failed.
+    """
+    import io
+    import tarfile
+
+    from cooperbench_backend_docker._client import ClientFactory, docker_errors
+
+    bundle = ca_bundle or Path("/etc/ssl/certs/ca-certificates.crt")
+    factory = ClientFactory(base_url)
+    client = factory.get()
+    try:
+        if _image_exists(client, tag):
+            return tag
+        with _lock_for(tag):
+            if _image_exists(client, tag):
+                return tag
+            lines = [f"FROM {base_image}"]
+            files = {}
+            if bundle.is_file():
+                files["ca-certificates.crt"] = bundle.read_bytes()
+                lines.append("COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt")
+            lines += [
+                "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip --version",
+                "ENV PATH=/opt/venv/bin:" + _DEFAULT_PATH,
+                "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1",
+            ]
+            files["Dockerfile"] = ("\n".join(lines) + "\n").encode()
+            context = io.BytesIO()
+            with tarfile.open(fileobj=context, mode="w") as tar:
+                for name, data in files.items():
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+            context.seek(0)
+            log: list[str] = []
+            with docker_errors(f"building the test image {tag}", base_url):
+                for message in client.api.build(fileobj=context, custom_context=True, tag=tag, rm=True, decode=True):
+                    log.extend(str(message.get("stream", "")).splitlines())
+                    if message.get("error"):
+                        raise SandboxError(f"building {tag} failed: {message['error']}\n" + "\n".join(log[-15:]))
+            return tag
+    finally:
+        factory.close()
+
+
+class LocalRegistry:
+    """A real registry (Debian's ``docker-registry``) on a port of its own, for tests; a context manager.
+
+    It listens on ``127.0.0.1`` at a port the kernel picks (``addr: 127.0.0.1:0``) and is asked
+    which one from its log, so nothing guesses a free port. The Docker Engine talks plain HTTP to
+    registries on loopback addresses, so no TLS is needed.
+
+    Attributes:
+        address: ``127.0.0.1:<port>``, the prefix of image names in this registry.
+    """
+
+    def __init__(self, root: Path, *, binary: str = "docker-registry", start_timeout: float = 60.0) -> None:
+        self.root = Path(root)
+        self.binary = binary
+        self.start_timeout = start_timeout
+        self.address = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> LocalRegistry:
+        path = shutil.which(self.binary)
+        if path is None:
+            raise SandboxError(f"`{self.binary}` is not installed (apt-get install docker-registry)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = self.root / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n"
+            f"    rootdirectory: {self.root / 'data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n"
+        )
+        log = self.root / "registry.log"
+        with log.open("wb") as out:
+            self._proc = subprocess.Popen([path, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.start_timeout
+        while not self.address:
+            found = re.search(r"listening on (127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
+            if found:
+                self.address = found.group(1)
+            elif self._proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise SandboxError(f"the test registry did not start; its log:\n{log.read_text(errors='replace')}")
+            else:
+                time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
 
 
 def main(argv: list[str] | None = None) -> int:

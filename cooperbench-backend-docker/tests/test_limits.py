@@ -24,13 +24,13 @@ def test_limits_are_set_on_the_container_and_described(small, run, task_image):
         host = small.client.api.inspect_container(box.container_id)["HostConfig"]
         assert host["Memory"] == 256 << 20 and host["MemorySwap"] == 256 << 20, "no swap on top of the limit"
         assert host["PidsLimit"] == 128 and host["NanoCpus"] == 10**9
-        assert small.settings()["limits"] == {"cpus": 1.0, "memory": 256 << 20, "memory_swap": 0, "pids": 128}
+        assert small.describe()["limits"] == {"cpus": 1.0, "memory": 256 << 20, "memory_swap": 0, "pids": 128}
     finally:
         box.cleanup()
 
 
 def test_defaults_limit_every_sandbox(backend, run, task_image):
-    assert backend.settings()["limits"] == {"cpus": 2.0, "memory": 8 << 30, "memory_swap": 0, "pids": 4096}
+    assert backend.describe()["limits"] == {"cpus": 2.0, "memory": 8 << 30, "memory_swap": 0, "pids": 4096}
     unlimited = DockerBackend(pull=False, memory=None, pids=None, cpus=None)
     box = unlimited.create_sandbox(task_image, run=run)
     try:

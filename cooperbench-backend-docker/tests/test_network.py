@@ -58,7 +58,7 @@ def host_addresses() -> list[str]:
 def test_the_firewall_is_installed_as_root(backend, run, task_image):
     box = backend.create_sandbox(task_image, run=run)
     try:
-        state = backend.settings()["firewall"]
+        state = backend.describe()["firewall"]
         assert state["enforced"] is True, state
         rules = subprocess.run(["iptables", "-S", FIREWALL_CHAIN], capture_output=True, text=True, check=True).stdout
         assert "-i cbr+" in rules and "-i cbg+" in rules
@@ -165,7 +165,7 @@ def test_firewall_off_warns_and_require_refuses_where_it_cannot_be_installed(bas
     with pytest.warns(RuntimeWarning, match="sandboxes can reach services on this host.*firewall. is off"):
         box = off.create_sandbox(task_image, run=run)
     box.cleanup()
-    assert off.settings()["firewall"] == {
+    assert off.describe()["firewall"] == {
         "mode": "off",
         "enforced": False,
         "detail": "the backend option `firewall` is off",

@@ -183,7 +183,23 @@ def _choose_connector(opts: RunOptions, runner_cls: Any) -> str | None:
     return "embedded://"
 
 
-def _provenance(opts: RunOptions, pairs: list[Pair], images: dict[str, str]) -> dict[str, Any]:
+def _image_details(backend: Any, images: dict[str, str]) -> dict[str, Any]:
+    """What each image used was (id, registry digest, ...), from the backend's optional ``image_provenance``."""
+    describe = getattr(backend, "image_provenance", None)
+    if not callable(describe):
+        return {}
+    details: dict[str, Any] = {}
+    for name, ref in sorted(images.items()):
+        try:
+            details[name] = describe(ref)
+        except CooperBenchError as exc:
+            details[name] = {"error": str(exc)}
+    return details
+
+
+def _provenance(
+    opts: RunOptions, pairs: list[Pair], images: dict[str, str], image_details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     import hashlib
 
     from cooperbench import __version__
@@ -204,6 +220,7 @@ def _provenance(opts: RunOptions, pairs: list[Pair], images: dict[str, str]) -> 
         "dataset_dir": str(opts.dataset_dir.resolve()),
         "dataset_hash": digest.hexdigest()[:16],
         "images": images,
+        "image_details": image_details or {},
         "model": opts.model_name,
         "sampling": {
             k: v for k, v in (opts.config.get("model") or {}).items() if k in ("temperature", "top_p", "max_tokens")
@@ -213,7 +230,12 @@ def _provenance(opts: RunOptions, pairs: list[Pair], images: dict[str, str]) -> 
 
 
 def _write_config(
-    opts: RunOptions, labels: RunLabels, pairs: list[Pair], images: dict[str, str], backend: Any = None
+    opts: RunOptions,
+    labels: RunLabels,
+    pairs: list[Pair],
+    images: dict[str, str],
+    backend: Any = None,
+    image_details: dict[str, Any] | None = None,
 ) -> None:
     path = run_dir(opts.logs_dir, opts.run_name) / "config.json"
     previous = read_json(path)
@@ -227,7 +249,7 @@ def _write_config(
         {
             **opts.describe(),
             "pairs": len(pairs),
-            "provenance": {**_provenance(opts, pairs, images), **_backend_settings(backend)},
+            "provenance": {**_provenance(opts, pairs, images, image_details), **_backend_settings(backend)},
             "invocations": invocations,
         },
     )
@@ -337,7 +359,7 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
         if messaging is not None:
             messaging.close()
     if ctx.images:  # record the image ids resolved during the run
-        _write_config(opts, labels, pairs, ctx.images, backend)
+        _write_config(opts, labels, pairs, ctx.images, backend, _image_details(backend, ctx.images))
     summary = summarize(rdir, extra={"wall_time_s": round(time.monotonic() - started, 3), "interrupted": interrupted})
     reporter.final(summary, rdir, interrupted=interrupted, skipped=skipped)
     return summary
