@@ -16,6 +16,13 @@ from cooperbench.errors import SandboxError
 pytestmark = pytest.mark.docker
 
 
+# A task image holds a repository at /workspace/repo (the backend cuts its history once per image).
+REPO = (
+    "RUN git init -q /workspace/repo && "
+    "git -C /workspace/repo -c user.name=t -c user.email=t@t commit -q --allow-empty -m base\n"
+)
+
+
 def make_task(folder: Path, dockerfile: str | None) -> Task:
     folder.mkdir(parents=True, exist_ok=True)
     if dockerfile is not None:
@@ -42,13 +49,14 @@ def test_resolve_finds_the_local_image_without_building(backend, example_tasks, 
 def test_builds_from_the_dockerfile_with_build_args_and_clears_its_entrypoint(tmp_path, base_image, prefix, run):
     dockerfile = (
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG GREETING\n"
-        'RUN echo "$GREETING" > /greeting\nENTRYPOINT ["/bin/false"]\n'
+        f'{REPO}RUN echo "$GREETING" > /greeting\nENTRYPOINT ["/bin/false"]\n'
     )
     task = make_task(tmp_path / "task", dockerfile)
     backend = DockerBackend(image_prefix=prefix, build_args={"BASE_IMAGE": base_image, "GREETING": "built here"})
     image = backend.resolve_image(task)
     assert image == f"{prefix}probe:task1"
     assert backend.client.images.get(image).labels["cooperbench.task"] == "probe_task/1"
+    assert backend.client.api.inspect_image(image)["Config"]["Entrypoint"] == ["/bin/false"], "kept by the cut"
     box = backend.create_sandbox(image, run=run)
     try:
         assert box.read_file("/greeting") == b"built here\n"
@@ -57,7 +65,7 @@ def test_builds_from_the_dockerfile_with_build_args_and_clears_its_entrypoint(tm
 
 
 def test_an_image_built_from_an_older_task_folder_is_rebuilt(tmp_path, base_image, prefix, run):
-    task = make_task(tmp_path / "task", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY marker /marker\n")
+    task = make_task(tmp_path / "task", f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n{REPO}COPY marker /marker\n")
     (task.path / "marker").write_text("version 1\n")
     backend = DockerBackend(image_prefix=prefix, build_args={"BASE_IMAGE": base_image}, pull=False)
     first = backend.client.images.get(backend.resolve_image(task)).id

@@ -136,6 +136,9 @@ pip install -e ".[test]" || pip install -e .
 pip install pytest pytest-xdist pytest_mock
 """
 _DOCKER_INSTALL = """\
+# Set up Python environment (as the public tasks do, before their install step)
+WORKDIR /workspace/repo
+
 # Pre-install dependencies into system Python (cache layer)
 RUN pip install --upgrade pip && \\
     pip install -e ".[test]" || pip install -e . && \\
