@@ -6,9 +6,10 @@ server's access mount (:attr:`DockerGitServer.mounts`): the agents of one pair. 
 other pairs and runs, and eval sandboxes, are on no such network and can neither resolve nor
 reach the server.
 
-The access mount is a small read-only file holding the team remote's URL, shown in the sandbox
-at :data:`ACCESS_TARGET`. Its host path is the key the backend recognizes in
-``create_sandbox(mounts=...)`` (see :func:`server_for_mount`).
+The access mount is a small host file holding the team remote's URL. Its host path is the key
+the backend recognizes in ``create_sandbox(mounts=...)`` (see :func:`server_for_mount`); the
+sandbox joins the server's network and finds the URL (one line per server it was given) at
+:data:`ACCESS_TARGET`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "daemon_script",
     "new_server_name",
     "server_for_mount",
+    "server_url",
     "start_daemon",
 ]
 
@@ -70,6 +72,11 @@ exec git daemon --verbose --export-all --enable=receive-pack --reuseaddr --base-
 
 def new_server_name(run: RunLabels) -> str:
     return f"cb-git-{run.run_id}-{secrets.token_hex(4)}"
+
+
+def server_url(network: str) -> str:
+    """The team remote's URL of the server whose network (and container) is named ``network``."""
+    return f"git://{network}/{REPOSITORY}"
 
 
 def server_for_mount(mount: Mount) -> str | None:
@@ -141,7 +148,7 @@ class DockerGitServer:
         self.run = run
         self.name = name
         self.network = network
-        self.url = f"git://{name}/{REPOSITORY}"
+        self.url = server_url(name)
         self.container_id = container_id
         self.mounts: tuple[Mount, ...] = (access[0],)
         self._access = access

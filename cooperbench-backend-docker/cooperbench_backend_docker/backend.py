@@ -37,6 +37,7 @@ from cooperbench.errors import ConfigError, SandboxError
 from cooperbench_backend_docker._cleanup import list_resources, owner_labels, remove_resources
 from cooperbench_backend_docker._client import ClientFactory, docker_errors, force_remove
 from cooperbench_backend_docker._gitserver import (
+    ACCESS_TARGET,
     KIND_NETWORK,
     KIND_SERVER,
     DockerGitServer,
@@ -44,6 +45,7 @@ from cooperbench_backend_docker._gitserver import (
     make_access_mount,
     new_server_name,
     server_for_mount,
+    server_url,
     start_daemon,
 )
 from cooperbench_backend_docker._images import (
@@ -321,6 +323,7 @@ class DockerBackend:
         """
         self._check_firewall()
         binds, git_networks = self._mounts(mounts)
+        git_urls = [server_url(network) for network in git_networks]
         client = self.client
         api = client.api
         with self._errors(f"creating a docker sandbox of image {image}"):
@@ -345,6 +348,9 @@ class DockerBackend:
                 # filesystem just for the copy, and with fuse-overlayfs that mount can race the
                 # start's own (the container then dies at once, exit 127).
                 api.put_archive(container_id, "/", tar_of(PATCHES_DIR, None, 0o777))
+                if git_networks:
+                    urls = "".join(f"{url}\n" for url in git_urls)
+                    api.put_archive(container_id, "/", tar_of(ACCESS_TARGET, urls.encode(), 0o444))
             except BaseException:
                 if container_id is not None:
                     with contextlib.suppress(Exception):
@@ -374,9 +380,10 @@ class DockerBackend:
             source = Path(mount.source)
             git_network = server_for_mount(mount)
             if git_network is not None:
+                # The network is the access; the file with the URL is written after the start (one
+                # file for every server given, which a bind per server could not do).
                 networks.append(git_network)
-                if not local:
-                    continue  # the network is the access; the file with the URL is a convenience
+                continue
             if not source.is_absolute() or not os.path.lexists(source):
                 raise SandboxError(
                     f"docker backend: cannot mount {source} at {mount.target}: the source does not exist on this host"
@@ -496,7 +503,7 @@ class DockerBackend:
                     limits=_SERVER_LIMITS,
                 )
                 start_daemon(client, container_id, name, image)
-                access = make_access_mount(name, f"git://{name}/team.git", network)
+                access = make_access_mount(name, server_url(name), network)
             except BaseException:
                 if container_id is not None:
                     with contextlib.suppress(Exception):
