@@ -55,23 +55,30 @@ class LimitWatch:
         except (docker.errors.APIError, ValueError, IndexError):
             return None  # gone, or the counters are not readable here: say nothing
 
-    def note(self, api: APIClient, container: str) -> str:
-        """The note for a command that just failed: which limit was hit since the last look, or ``""``."""
+    def note(self, api: APIClient, container: str) -> tuple[str, str | None]:
+        """For a command that just failed: the note on which limit was hit since the last look, and that limit.
+
+        Returns:
+            ``(note, "memory" | "pids" | None)``; ``("", None)`` when no limit was hit (or none is set).
+        """
         if self.memory is None and self.pids is None:
-            return ""
+            return "", None
         counters = self._read(api, container)
         if counters is None:
-            return ""
+            return "", None
         with self._lock:
             before, self._seen = self._seen, counters
         notes = []
+        hit: str | None = None
+        if counters[1] > before[1]:
+            limit = f" ({self.pids} processes and threads)" if self.pids else ""
+            notes.append(f"[cooperbench] the sandbox hit its process limit{limit}: new processes could not start.")
+            hit = "pids"
         if counters[0] > before[0]:
             limit = f" ({_size(self.memory)})" if self.memory else ""
             notes.append(
                 f"[cooperbench] the sandbox hit its memory limit{limit}: the kernel killed the process using the "
                 "most memory."
             )
-        if counters[1] > before[1]:
-            limit = f" ({self.pids} processes and threads)" if self.pids else ""
-            notes.append(f"[cooperbench] the sandbox hit its process limit{limit}: new processes could not start.")
-        return "".join(f"\n{n}" for n in notes)
+            hit = "memory"  # a process was killed for it: the stronger cause
+        return "".join(f"\n{n}" for n in notes), hit

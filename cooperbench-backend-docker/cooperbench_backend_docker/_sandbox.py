@@ -116,9 +116,10 @@ class DockerSandbox:
                     )
                 result = run_exec(api, self.container_id, request, script=script, local_host=self._local)
                 if result.returncode != 0 or result.timed_out:
-                    note = self._limits.note(api, self.container_id)
-                    if note:
+                    note, hit = self._limits.note(api, self.container_id)
+                    if hit is not None:
                         result.output += note
+                        result.resource_limit = hit
                 return result
         except docker.errors.NotFound as exc:
             raise self._gone(exc) from exc

@@ -46,12 +46,13 @@ def test_a_memory_hog_is_killed_and_the_sandbox_lives_on(small, run, task_image)
     try:
         hog = box.exec(MEMORY_HOG, timeout=120)
         assert hog.returncode == 137 and not hog.timed_out, hog
-        assert "the sandbox hit its memory limit (256 MiB)" in hog.output
+        assert "the sandbox hit its memory limit (256 MiB)" in hog.output and hog.resource_limit == "memory"
         after = box.exec("echo fine")
         assert after.output == "fine\n", "the sandbox itself survives"
         assert neighbour.exec("echo untouched").output == "untouched\n"
         failing = box.exec("exit 3")
         assert failing.returncode == 3 and failing.output == "", "no note once the limit is no longer hit"
+        assert failing.resource_limit is None
     finally:
         box.cleanup()
         neighbour.cleanup()
@@ -64,6 +65,7 @@ def test_a_fork_bomb_ends_at_its_timeout_and_the_sandbox_works_again(small, run,
         bomb = box.exec(FORK_BOMB, timeout=5)
         assert bomb.timed_out
         assert "the sandbox hit its process limit (128 processes and threads)" in bomb.output
+        assert bomb.resource_limit == "pids" and bomb.to_dict()["resource_limit"] == "pids"
         assert neighbour.exec("echo untouched").output == "untouched\n"
         after = box.exec("ls /proc | grep -c '^[0-9]'")
         assert after.returncode == 0, after.output
