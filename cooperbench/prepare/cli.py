@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -75,6 +76,9 @@ def prepare_command(
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty folder that `prepare` did not write.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --check: print the differences as one JSON object.")
+    ] = False,
 ) -> None:
     """Get the dataset: fetch the public CooperBench dataset from the Hugging Face Hub, or import it offline.
 
@@ -89,8 +93,10 @@ def prepare_command(
     if check:
         if source is not None or revision is not None or force:
             raise fail("--check verifies the dataset as it is; it takes no --from, --revision or --force")
-        _check(target)
+        _check(target, as_json=as_json)
         return
+    if as_json:
+        raise fail("--json goes with --check")
 
     from cooperbench.prepare._prepare import prepare_dataset
 
@@ -121,13 +127,32 @@ def prepare_command(
     _summarize(target)
 
 
-def _check(target: Path) -> None:
+def _check(target: Path, *, as_json: bool) -> None:
     from cooperbench.prepare._manifest import check_dataset
 
     try:
         report = check_dataset(target)
     except CooperBenchError as exc:
         raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "dataset_dir": str(target),
+                    "ok": report.ok,
+                    "checked": report.checked,
+                    "changed": report.changed,
+                    "missing": report.missing,
+                    "extra": report.extra,
+                    "source": report.manifest.source,
+                    "digest": report.manifest.digest,
+                },
+                indent=2,
+            )
+        )
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     for line in report.lines():
         typer.echo(line)
     source = report.manifest.describe_source()

@@ -53,6 +53,12 @@ def test_prepare_from_a_folder_then_check_catches_a_changed_file(tmp_path, cli, 
     assert check.stdout.splitlines() == ["changed  textkit_task/task1/feature1/tests.patch"]
     assert f"`cooperbench prepare --from {EXAMPLE}` restores" in check.stderr
 
+    as_json = cli("prepare", "--check", "--json", "--dataset-dir", "ds")
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is False and report["changed"] == ["textkit_task/task1/feature1/tests.patch"]
+    assert report["missing"] == [] and report["extra"] == [] and report["source"]["kind"] == "folder"
+
     again = cli("prepare", "--from", str(EXAMPLE), "--dataset-dir", "ds")
     assert again.returncode == 0, again.stderr
     assert f"1 written, {len(read_tree(EXAMPLE)) - 1} already in place" in again.stdout  # resumable: only what differs
