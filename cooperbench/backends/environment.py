@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from cooperbench.backends._context import active_run, current_tracker
-from cooperbench.backends.base import REPO_DIR, Backend, ExecResult, RunLabels, Sandbox
+from cooperbench.backends.base import REPO_DIR, Backend, ExecResult, Mount, RunLabels, Sandbox
 
 __all__ = ["SandboxEnvironment"]
 
@@ -24,6 +25,8 @@ class SandboxEnvironment:
         timeout: default per-command timeout in seconds.
         env: environment variables set for every command.
         backend: a backend name or instance; ``None`` means the run's backend.
+        mounts: host paths this sandbox (and no other) sees besides the run's own mounts for
+            the agent, e.g. a CLI agent's binary bound read-only (see :class:`Mount`).
         **backend_options: options for the backend when it is created here.
 
     Raises:
@@ -41,6 +44,7 @@ class SandboxEnvironment:
         timeout: float | None = None,
         env: dict[str, str] | None = None,
         backend: str | Backend | None = None,
+        mounts: Sequence[Mount] = (),
         **backend_options: Any,
     ) -> None:
         self.image = image
@@ -64,7 +68,8 @@ class SandboxEnvironment:
         # Only a sandbox of the run's own backend gets the agent's mounts (its pair's git
         # repository, its messaging endpoint); `mounts` is passed only when there are some,
         # so backends written before the parameter existed keep working.
-        extra: dict[str, Any] = {"mounts": own_run.mounts} if own_run is not None and own_run.mounts else {}
+        every = (*(own_run.mounts if own_run is not None else ()), *mounts)
+        extra: dict[str, Any] = {"mounts": every} if every else {}
         self.sandbox: Sandbox = self.backend.create_sandbox(resolved, run=labels, purpose="agent", **extra)
         tracker = current_tracker()
         if tracker is not None:
