@@ -32,7 +32,7 @@ from cooperbench.settings import load_yaml_mapping
 
 __all__ = ["IGNORED_SECTIONS", "AgentSettings", "ModelSettings", "Settings", "load_settings"]
 
-IGNORED_SECTIONS = ("backend", "run", "task")
+IGNORED_SECTIONS = ("backend", "backend_options", "run", "task")
 """Top-level sections the harness adds for itself; the agent ignores them."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

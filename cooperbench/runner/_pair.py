@@ -194,7 +194,11 @@ def _agent_kwargs(
 ) -> dict[str, Any]:
     opts = ctx.options
     config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in opts.config.items()}
-    config.setdefault("backend", {})["name"] = opts.backend
+    # As documented for agents (`backend: modal` in the YAML): the backend's name, a string; the
+    # rest of the `backend:` section (image options, limits, ...) goes under its own key.
+    options = config.pop("backend", None) or {}
+    config["backend"] = opts.backend
+    config["backend_options"] = {k: v for k, v in options.items() if k != "name"}
     config["task"] = {
         "repo": pair.repo,
         "task_id": pair.task_id,

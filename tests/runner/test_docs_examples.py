@@ -91,3 +91,22 @@ def test_llm_agent_example_talks_to_an_openai_compatible_server(tmp_path):
     assert result["agents"]["solo"]["cost"] > 0  # LiteLLM priced the server's usage at gpt-4o's rates
     traj = json.loads((pdir / "solo_traj.json").read_text())
     assert traj[-1] == {"role": "assistant", "content": "Looking at the task. DONE"}
+
+
+def test_config_example_reads_the_backend_as_a_name(tmp_path):
+    # custom-agents.md's YAML says `backend: modal`; an agent indexing a dict of Environments by
+    # config["backend"] must get that name (a string), whether the file gives a name or a section.
+    config = tmp_path / "my_agent.yaml"
+    config.write_text("backend:\n  name: local\n  pids: 2048\nagent:\n  max_iterations: 7\n  temperature: 0.5\n")
+    proc = run_cli(
+        "-n", "cfg", "--agent", "config_agent", "--agent-config", str(config),
+        "--dataset-dir", str(ROOT / "examples" / "dataset"), "--log-dir", str(tmp_path),
+        "-r", "textkit_task", "-t", "1", "-f", "1,2", "--no-auto-eval", "--no-messaging",
+        env={"COOPERBENCH_EXTERNAL_AGENTS": "config_agent"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pdir = tmp_path / "cfg" / "coop" / "textkit_task" / "1" / "f1_f2"
+    result = json.loads((pdir / "result.json").read_text())
+    assert [a["status"] for a in result["agents"].values()] == ["Submitted", "Submitted"], result
+    seen = json.loads((pdir / "agent1_traj.json").read_text())
+    assert seen == [{"backend": "local", "max_iterations": 7, "temperature": 0.5, "backend_options": {"pids": 2048}}]

@@ -29,7 +29,7 @@ from cooperbench.errors import ConfigError
 
 __all__ = ["AGENT_KEYS", "HARNESS_SECTIONS", "MODEL_KEYS", "AgentSettings", "check_api_key", "parse_config"]
 
-HARNESS_SECTIONS = frozenset({"backend", "task", "run"})
+HARNESS_SECTIONS = frozenset({"backend", "backend_options", "task", "run"})
 """Sections the harness fills in; this agent does not read them."""
 
 AGENT_KEYS = frozenset(
