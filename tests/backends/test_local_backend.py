@@ -110,10 +110,13 @@ def test_commands_cannot_write_the_host(sandbox: LocalSandbox, backend: LocalBac
 
 
 def test_cache_and_container_engine_sockets_are_hidden(host_dir: Path, example_task: Task) -> None:
-    backend = LocalBackend(cache_dir=host_dir / "cache")
+    # A comma cannot be spelled in overlayfs options: this cache takes the fallback, a copy of the template.
+    backend = LocalBackend(cache_dir=host_dir / "cache,copied")
     box = backend.create_sandbox(backend.resolve_image(example_task), run=RunLabels("hidden"))
     try:
-        assert (host_dir / "cache" / "runs").is_dir()
+        assert (host_dir / "cache,copied" / "runs").is_dir()
+        assert _mount_types(box.root) == [] and (box.root / "workspace" / "repo" / ".git").is_dir()
+        assert box.exec("git status --porcelain && ls /workspace/.venv/bin/python").returncode == 0
         listing = box.exec(f"ls -A {backend.cache_dir} 2>&1")
         assert "templates" not in listing.output and "runs" not in listing.output, "the cache is not visible"
         for sock in ("/run/docker.sock", "/var/run/docker.sock"):
@@ -145,9 +148,23 @@ def _wheel(name: str) -> bytes:
     return buffer.getvalue()
 
 
+def _mount_types(path: Path) -> list[str]:
+    """Filesystem types of the mounts at or below ``path`` on the host."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [line.split(" - ")[1].split()[0] for line in lines if (line.split()[4] + "/").startswith(f"{path}/")]
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
 def test_python_task_has_a_venv_that_pip_installs_into(
     sandbox: LocalSandbox, backend: LocalBackend, example_task: Task
 ) -> None:
+    template = backend.templates_dir / backend.resolve_image(example_task).split(":", 1)[1]
+    before = _tree(template)
+    if os.geteuid() == 0:  # as root (as CI runs) the workspace is an overlay of the template, not a copy
+        assert _mount_types(sandbox.root) == ["overlay"]
     assert sandbox.exec("python -c 'import sys; print(sys.prefix)'").output.strip() == "/workspace/.venv"
     assert sandbox.exec("git clean -fdxq && python -m pytest --version").returncode == 0, "pytest survives git clean"
     sandbox.write_file("/tmp/cbprobe-1.0-py3-none-any.whl", _wheel("cbprobe"))
@@ -156,11 +173,17 @@ def test_python_task_has_a_venv_that_pip_installs_into(
     where = sandbox.exec("cd / && python -c 'import cbprobe; print(cbprobe.__file__, cbprobe.VALUE)'").output
     assert where.startswith("/workspace/.venv/lib/") and where.split()[1] == "42", where
     assert importlib.util.find_spec("cbprobe") is None, "the harness's interpreter is untouched"
+    edit = sandbox.exec("rm -rf /workspace/.venv/bin/pip* && echo changed > README.md && git status --porcelain")
+    assert edit.returncode == 0 and edit.output.split() == ["M", "README.md"], edit.output
     other = backend.create_sandbox(backend.resolve_image(example_task), run=RunLabels("local-tests"))
     try:
         assert other.exec("python -c 'import cbprobe'").returncode != 0, "another sandbox has its own venv"
+        assert other.exec("git status --porcelain && ls /workspace/.venv/bin/pip").returncode == 0
     finally:
         other.cleanup()
+    assert _tree(template) == before, "no change inside a sandbox reaches its template"
+    sandbox.cleanup()
+    assert _mount_types(sandbox.root) == [] and not sandbox.root.exists(), "cleanup detaches and deletes the workspace"
 
 
 def test_setup_sh_is_used_without_a_bundle_and_honours_insteadof_mirrors(
@@ -280,7 +303,7 @@ def test_kill_9_then_cli_cleanup_leaves_no_process_or_workspace(tmp_path: Path, 
         )
         assert done.returncode == 0, done.stderr
         assert "sandbox agent-" in done.stdout and "run directory" in done.stdout
-        assert not run_dir.exists(), "no workspace copy of the run remains"
+        assert not run_dir.exists() and _mount_types(run_dir) == [], "no workspace of the run remains"
         assert _bwrap_pids(run_dir) == [], "no bwrap process of the run remains"
         assert kept_dir.is_dir() and kept.poll() is None, "another run is untouched"
     finally:

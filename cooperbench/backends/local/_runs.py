@@ -4,12 +4,13 @@ Every resource of a run lives in one directory named after the run and its id, h
 ``owner.json`` (run name, run id, the owning process's pid and start time, host)::
 
     <cache>/runs/<run name>--<run id>/owner.json
-    <cache>/runs/<run name>--<run id>/sandboxes/<sandbox id>/{workspace,patches,tmp}
+    <cache>/runs/<run name>--<run id>/sandboxes/<sandbox id>/{workspace,upper,work,patches,tmp}
     <cache>/runs/<run name>--<run id>/git/<server id>.git
 
 A run directory appears complete (it is written under a temporary name, then renamed) and
 disappears when the last sandbox or git server of the run in its owning process is cleaned
-up. A run whose owner is gone is stale; :func:`sweep` removes it and kills its bwrap processes.
+up. A run whose owner is gone is stale; :func:`sweep` removes it, kills its bwrap processes and
+detaches its sandboxes' overlay workspaces.
 """
 
 from __future__ import annotations
@@ -134,11 +135,14 @@ def process_argvs() -> list[tuple[int, list[str]]]:
 
 
 def describe(record: RunRecord) -> list[str]:
-    """One line per resource of a run: its sandboxes, git repositories, bwrap processes, the directory."""
+    """One line per resource of a run: its sandboxes, git repositories, processes, mounts, the directory."""
+    from cooperbench.backends.local._workspace import mounts_under
+
     label = f"run {record.run_name!r} ({record.run_id})"
     items = [f"{label}: sandbox {p.name} at {p}" for p in _children(record.path / "sandboxes")]
     items += [f"{label}: git repository {p.name} at {p}" for p in _children(record.path / "git")]
     items += [f"{label}: sandbox process {pid}" for pid in run_processes(record.path)]
+    items += [f"{label}: workspace mount {point}" for point in mounts_under(record.path)]
     items.append(f"{label}: run directory {record.path}")
     return items
 
@@ -170,7 +174,14 @@ def sweep(runs_root: Path, *, run_name: str | None = None, stale_only: bool = Fa
 
 
 def remove_tree(path: Path) -> None:
-    """Delete ``path`` recursively, even when a command made parts of it read-only. Never raises."""
+    """Delete ``path`` recursively, even when a command made parts of it read-only. Never raises.
+
+    Mounts below ``path`` (a sandbox's overlay workspace) are detached first, so nothing is
+    ever deleted through one.
+    """
+    from cooperbench.backends.local._workspace import unmount_under
+
+    unmount_under(path)
     try:
         shutil.rmtree(path)
         return

@@ -1,4 +1,4 @@
-"""One local sandbox: a copy of the task's workspace template, entered with bubblewrap per command."""
+"""One local sandbox: an overlay (or copy) of the task's workspace template, entered with bubblewrap per command."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ class LocalSandbox:
     """A sandbox of the ``local`` backend (see :class:`~cooperbench.backends.local.LocalBackend`).
 
     Its directories live under ``root`` on the host (``workspace``, ``patches``, ``tmp``) and
-    are mounted at ``/workspace``, ``/patches`` and ``/tmp``; ``mounts`` (its pair's git
+    are mounted at ``/workspace``, ``/patches`` and ``/tmp`` (``workspace`` is an overlay whose
+    changes land in ``upper``, see :mod:`._workspace`); ``mounts`` (its pair's git
     repository, ...) are bound after them. ``network`` is its own network namespace (``None``:
     none at all, or the host's when ``share_host_net``); ``cgroup`` holds its resource limits.
     """

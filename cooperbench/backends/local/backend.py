@@ -20,6 +20,7 @@ from cooperbench.backends.local._paths import cache_root
 from cooperbench.backends.local._runs import RunDirs, describe, list_runs, remove_tree, sweep
 from cooperbench.backends.local._sandbox import LocalSandbox
 from cooperbench.backends.local._template import META_FILE, Template, ensure_template, load_template
+from cooperbench.backends.local._workspace import create_workspace
 from cooperbench.dataset import Task
 from cooperbench.errors import SandboxError
 
@@ -35,7 +36,7 @@ _RESOLVED_LOCK = threading.Lock()
 
 
 class LocalBackend:
-    """Sandboxes on this host: a copy of the task's workspace template per sandbox, bubblewrap per command.
+    """Sandboxes on this host: an overlay of the task's workspace template per sandbox, bubblewrap per command.
 
     Inside a sandbox the repository is at ``/workspace/repo``, patches at ``/patches``, and
     ``/tmp`` is private; for Python tasks ``/workspace/.venv`` comes first on ``PATH``, and the
@@ -115,7 +116,10 @@ class LocalBackend:
     def create_sandbox(
         self, image: str, *, run: RunLabels, purpose: SandboxPurpose = "agent", mounts: Sequence[Mount] = ()
     ) -> LocalSandbox:
-        """Copy the template ``image`` names into a new sandbox of ``run``.
+        """Make a new sandbox of ``run`` from the template ``image`` names.
+
+        Its ``/workspace`` is an overlay of the template (as root; a copy otherwise, see
+        :mod:`._workspace`), its network namespace and cgroups are set up once, here.
 
         Args:
             image: a reference from :meth:`resolve_image`, or the upstream image name of a task
@@ -127,7 +131,7 @@ class LocalBackend:
 
         Raises:
             SandboxError: the image is unknown, its template is gone, bubblewrap is missing, a
-                mount's source is missing or its target is not allowed, or the copy fails.
+                mount's source is missing or its target is not allowed, or the workspace cannot be made.
         """
         binds = _bwrap.mount_binds(mounts)
         template = self._template(image)
@@ -143,15 +147,8 @@ class LocalBackend:
             (root / "tmp").mkdir()
             if self.network == "isolated":
                 network = SandboxNetwork(root)  # comes up while the workspace is copied
-            copies = [["cp", "-a", "--reflink=auto", str(template.workspace), str(root / "workspace")]]
-            if template.shared.is_dir():
-                # The task environment: hard links to files no sandbox can change (see Template.shared).
-                link = ["-l"] if template.shared_linked else ["--reflink=auto"]
-                copies.append(["cp", "-a", *link, f"{template.shared}/.", str(root / "workspace")])
-            for argv in copies:
-                copy = subprocess.run(argv, capture_output=True, text=True, check=False)
-                if copy.returncode != 0:
-                    raise SandboxError(f"cannot copy the template {template.path} to {root}: {copy.stderr.strip()}")
+            shared = template.shared if template.shared.is_dir() else None
+            create_workspace(template.workspace, shared, root, shared_linked=template.shared_linked)
             cgroup = SandboxCgroup(
                 self.limits, runs_dir=self.runs_dir, run_dir_name=run_dir.name, sandbox_id=sandbox_id
             )
@@ -162,7 +159,7 @@ class LocalBackend:
                 network.close()
             if cgroup is not None:
                 cgroup.remove()
-            remove_tree(root)
+            remove_tree(root)  # detaches the workspace overlay first
             _RUN_DIRS.release(run_dir)
             if isinstance(exc, OSError):
                 raise SandboxError(f"cannot create a sandbox under {root}: {exc}") from exc
