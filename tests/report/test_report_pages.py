@@ -99,7 +99,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
             tmp / "agent.yaml", server, agent={"step_limit": 8}, num_retries=1, retry_min_wait=0.01, retry_max_wait=0.1
         )
         procs = {
-            "oracle-coop": _cli(["run", "-n", "oracle-coop", "--agent", "oracle", *common], env, tmp),
+            # the paper policy's union merge: f3_f4's README conflict merges and breaks f3 (integration_failure);
+            # the other runs keep the default (upstream) policy, so the index shows both
+            "oracle-coop": _cli(
+                ["run", "-n", "oracle-coop", "--agent", "oracle", "--policy", "paper", *common], env, tmp
+            ),
             "oracle-solo": _cli(
                 ["run", "-n", "oracle-solo", "--agent", "oracle", "--setting", "solo", *common], env, tmp
             ),
@@ -181,6 +185,8 @@ def test_index_shows_every_run_comparison_and_attempt_with_working_filters(runs:
         shown = page.locator(f"#runs tr.run[data-run='{name}'] .rate").inner_text()
         assert shown == _pct(summary["pass_rate"]["pass_rate"]), name  # the harness's own summary.json agrees
     assert page.locator("#runs tr.run[data-run='oracle-coop'] .rate").inner_text() == "83.3%"  # f3_f4 fails
+    policies = {n: page.locator(f"#runs tr.run[data-run='{n}'] td").nth(4).inner_text() for n in runs.summaries}
+    assert policies == {"oracle-coop": "paper", "oracle-solo": "upstream", "nop-coop": "upstream", "llm-coop": "upstream"}
     assert page.locator("#runs tr.run[data-run='nop-coop'] .rate").inner_text() == "0.0%"
     assert page.locator("#runs tr.run[data-run='llm-coop'] .rate").inner_text() == "50.0%"
     assert page.locator("#comparisons tr.comparison").count() == 3
