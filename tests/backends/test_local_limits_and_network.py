@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +130,41 @@ def test_default_network_goes_out_but_not_to_the_hosts_loopback(tmp_path: Path, 
         box.cleanup()
         server.close()
     assert backend.resources("net") == [], "the namespace holder and slirp4netns are gone"
+
+
+# Run in a mount namespace of its own (private from the host's), so other processes on the host
+# cannot touch its mounts: a shared tmpfs with a tmpfs below it, then a sandbox's network.
+_MOUNT_PROBE = """
+import os, subprocess, sys
+from pathlib import Path
+from cooperbench.backends.local._network import SandboxNetwork
+shared = Path(sys.argv[1]); child = shared / "child"
+subprocess.run(["mount", "-t", "tmpfs", "cb-shared", str(shared)], check=True)
+subprocess.run(["mount", "--make-shared", str(shared)], check=True)
+child.mkdir()
+subprocess.run(["mount", "-t", "tmpfs", "cb-child", str(child)], check=True)
+net = SandboxNetwork(shared)
+try:
+    net.wait_ready()
+    links = subprocess.run([*net.enter_argv(), "ip", "-br", "link"], capture_output=True, text=True).stdout
+    print("tap0" in links, os.path.ismount(child))
+finally:
+    net.close()
+"""
+
+
+def test_a_sandboxs_network_unmounts_nothing_on_the_host(tmp_path: Path) -> None:
+    """A mount below a shared mount (as Docker's containers are, below /var/lib/docker) outlives a sandbox start."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    argv = ["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-c", _MOUNT_PROBE, str(shared)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip(f"mount namespaces and tmpfs mounts need root (the sandbox's network does too): {done.stderr}")
+    assert done.returncode == 0, done.stderr
+    network_up, still_mounted = done.stdout.split()
+    assert network_up == "True", "slirp4netns brought the sandbox's network up"
+    assert still_mounted == "True", "starting slirp4netns unmounted a mount of the namespace it was started from"
 
 
 def test_pip_download_from_the_package_index_works_in_a_default_sandbox(tmp_path: Path, example_task: Task) -> None:

@@ -186,7 +186,8 @@ def test_index_shows_every_run_comparison_and_attempt_with_working_filters(runs:
         assert shown == _pct(summary["pass_rate"]["pass_rate"]), name  # the harness's own summary.json agrees
     assert page.locator("#runs tr.run[data-run='oracle-coop'] .rate").inner_text() == "83.3%"  # f3_f4 fails
     policies = {n: page.locator(f"#runs tr.run[data-run='{n}'] td").nth(4).inner_text() for n in runs.summaries}
-    assert policies == {"oracle-coop": "paper", "oracle-solo": "upstream", "nop-coop": "upstream", "llm-coop": "upstream"}
+    assert policies == {"oracle-coop": "paper", "oracle-solo": "upstream", "nop-coop": "upstream",
+                        "llm-coop": "upstream"}  # fmt: skip
     assert page.locator("#runs tr.run[data-run='nop-coop'] .rate").inner_text() == "0.0%"
     assert page.locator("#runs tr.run[data-run='llm-coop'] .rate").inner_text() == "50.0%"
     assert page.locator("#comparisons tr.comparison").count() == 3

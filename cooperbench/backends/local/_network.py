@@ -6,7 +6,8 @@ exits) and commands join it with ``nsenter``. ``slirp4netns`` gives it outbound 
 through a user-mode TCP/IP stack: the sandbox's connections become the host's own ``connect()``
 calls, so they work wherever the host's network works, and nothing inside can listen on the
 host. It runs with ``--disable-host-loopback`` (its gateway never maps to the host's
-127.0.0.1), in its own sandbox with a seccomp filter; every address of the host is made
+127.0.0.1), in its own sandbox with a seccomp filter, started in a mount namespace of its own
+whose mounts are private (see :meth:`SandboxNetwork._start_slirp`); every address of the host is made
 unreachable inside the namespace (unreachable routes the sandbox, without capabilities,
 cannot remove), so neither the host's loopback services nor services bound to the host's
 other addresses answer. The host's abstract unix sockets are per network namespace, so
@@ -137,7 +138,7 @@ class SandboxNetwork:
         self._ready = False
         try:
             self._wait_for_namespace()
-            self._start_slirp(slirp)
+            self._start_slirp(unshare, slirp)
         except BaseException:
             self.close()
             raise
@@ -185,11 +186,17 @@ class SandboxNetwork:
             time.sleep(0.0005)
         raise SandboxError(f"the sandbox's network namespace did not appear within {_READY_TIMEOUT:g} s")
 
-    def _start_slirp(self, slirp: str) -> None:
+    def _start_slirp(self, unshare: str, slirp: str) -> None:
         ready_r, ready_w = os.pipe()
         exit_r, exit_w = os.pipe()
         self._exit_w = exit_w
+        # slirp4netns's sandbox makes only "/" private (not recursively), pivots into a tmpfs and
+        # detaches the old root. Detaching unmounts every mount whose parent is a shared mount in
+        # the host's namespace too: Docker's /var/lib/docker is one, so each sandbox start took the
+        # rootfs mounts of running containers and builds away (files missing, "exec /bin/sh: no such
+        # file", broken cached layers). A mount namespace of private mounts around it propagates nothing.
         argv = [
+            unshare, "--mount", "--propagation", "private", "--",
             slirp, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp",
             f"--ready-fd={ready_w}", f"--exit-fd={exit_r}", str(self._holder.pid), "tap0",
         ]  # fmt: skip
