@@ -17,6 +17,7 @@ __all__ = [
     "Outcome",
     "agent_status_outcome",
     "decide_outcome",
+    "exception_outcome",
     "merge_rescued_by_union",
     "pass_rate",
 ]
@@ -36,6 +37,10 @@ class Outcome(str, Enum):
         INFRA_ERROR: the sandbox, network, Redis, LLM provider or the evaluation itself failed;
             not the agent's fault, retried by a resumed run.
         TIMEOUT: an agent, or a feature's test run, hit its time limit.
+        DATASET_ERROR: the task or one of its features is broken in the dataset (a missing
+            ``tests.patch``, an unusable ``runner.sh``, a feature folder whose name does not
+            parse); found before any sandbox starts, never charged to the agents and never
+            counted in a pass rate.
     """
 
     PASS = "pass"
@@ -46,16 +51,19 @@ class Outcome(str, Enum):
     AGENT_ERROR = "agent_error"
     INFRA_ERROR = "infra_error"
     TIMEOUT = "timeout"
+    DATASET_ERROR = "dataset_error"
 
     def __str__(self) -> str:
         return self.value
 
 
-#: When a pair did not pass, the first of these that applies is its outcome: a pair a
-#: resumed run must retry (infra) wins over anything, the agents' own endings win over what
+#: When a pair did not pass, the first of these that applies is its outcome: a task broken in
+#: the dataset wins over anything (nothing about the pair can be trusted), then a pair a
+#: resumed run must retry (infra), the agents' own endings win over what
 #: the evaluation saw (an agent that crashed usually also left no patch), and the evaluation's
 #: findings go from "could not even be tested" to "tested and failed".
 FAILURE_PRECEDENCE: tuple[Outcome, ...] = (
+    Outcome.DATASET_ERROR,
     Outcome.INFRA_ERROR,
     Outcome.TIMEOUT,
     Outcome.AGENT_ERROR,
@@ -71,9 +79,7 @@ FAILURE_PRECEDENCE: tuple[Outcome, ...] = (
 _INFRA_STATUSES = {"infraerror", "infra", "sandboxerror", "providererror", "ratelimited"}
 _TIMEOUT_STATUSES = {"timeout", "timedout", "timeoutexpired", "agenttimeout"}
 _ERROR_STATUSES = {"error", "agenterror", "exception", "crashed", "failed"}
-
-
-_VALUES = {o.value for o in Outcome}
+_DATASET_STATUSES = {"dataseterror"}
 
 
 def _normalize(status: str) -> str:
@@ -88,13 +94,17 @@ def agent_status_outcome(status: str | Outcome | None) -> Outcome | None:
             :class:`Outcome` or its value (a runner that already classified the ending), or ``None``.
 
     Returns:
-        ``INFRA_ERROR``, ``TIMEOUT`` or ``AGENT_ERROR`` for those endings; ``None`` otherwise.
+        ``DATASET_ERROR``, ``INFRA_ERROR``, ``TIMEOUT`` or ``AGENT_ERROR`` for those endings;
+        ``None`` otherwise.
     """
     if status is None:
         return None
     if isinstance(status, Outcome):
-        return status if status in (Outcome.INFRA_ERROR, Outcome.TIMEOUT, Outcome.AGENT_ERROR) else None
+        forcing = (Outcome.DATASET_ERROR, Outcome.INFRA_ERROR, Outcome.TIMEOUT, Outcome.AGENT_ERROR)
+        return status if status in forcing else None
     key = _normalize(str(status))
+    if key in _DATASET_STATUSES:
+        return Outcome.DATASET_ERROR
     if key in _INFRA_STATUSES:
         return Outcome.INFRA_ERROR
     if key in _TIMEOUT_STATUSES:
@@ -102,6 +112,68 @@ def agent_status_outcome(status: str | Outcome | None) -> Outcome | None:
     if key in _ERROR_STATUSES:
         return Outcome.AGENT_ERROR
     return None
+
+
+# Exceptions that mean the network or an LLM provider failed, not the agent: by class name and
+# the top-level module it comes from, so classifying never imports an SDK. An agent that calls
+# a provider without retrying (or lets the last retry's error escape) still gets `infra_error`.
+_PROVIDER_MODULES = ("litellm", "openai", "anthropic", "httpx", "httpcore", "requests", "urllib3", "redis", "aiohttp")
+_PROVIDER_FAILURES = frozenset(
+    {
+        "RateLimitError",
+        "APITimeoutError",
+        "APIConnectionError",
+        "InternalServerError",
+        "ServiceUnavailableError",
+        "BadGatewayError",
+        "OverloadedError",
+        "Timeout",
+        "TimeoutError",
+        "TimeoutException",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "WriteTimeout",
+        "PoolTimeout",
+        "ConnectError",
+        "ReadError",
+        "WriteError",
+        "RemoteProtocolError",
+        "ConnectionError",
+        "ProtocolError",
+        "ServerDisconnectedError",
+        "ClientConnectionError",
+    }
+)
+
+
+def _is_infra_exception(exc: BaseException) -> bool:
+    from cooperbench.errors import InfraError
+
+    if isinstance(exc, (InfraError, ConnectionError, TimeoutError)):  # resets, refusals, socket timeouts
+        return True
+    for cls in type(exc).__mro__:
+        if cls.__module__.split(".")[0] in _PROVIDER_MODULES and cls.__name__ in _PROVIDER_FAILURES:
+            return True
+    return False
+
+
+def exception_outcome(exc: BaseException) -> Outcome:
+    """The outcome of an agent whose ``run`` raised ``exc``: whose fault it was.
+
+    ``INFRA_ERROR`` (retried by a resumed run) for :class:`~cooperbench.errors.InfraError`,
+    connection resets and refusals, network and request timeouts, and the rate-limit,
+    timeout, connection and 5xx errors of the LLM SDKs (LiteLLM, OpenAI, Anthropic, httpx,
+    requests), also when one of them is the ``__cause__`` or ``__context__`` of what escaped.
+    ``AGENT_ERROR`` (a result, kept) for anything else.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 8:
+        seen.add(id(current))
+        if _is_infra_exception(current):
+            return Outcome.INFRA_ERROR
+        current = current.__cause__ or current.__context__
+    return Outcome.AGENT_ERROR
 
 
 def merge_rescued_by_union(merge: Mapping[str, Any] | None) -> bool:
@@ -146,7 +218,7 @@ def decide_outcome(
     if eval_result is None or (ev.get("error") and kind in (None, "infra_error")):
         reasons.add(Outcome.INFRA_ERROR)
     elif ev.get("error") and kind == "dataset_error":
-        reasons.add(Outcome("dataset_error") if "dataset_error" in _VALUES else Outcome.INFRA_ERROR)
+        reasons.add(Outcome.DATASET_ERROR)
     apply_status = ev.get("apply_status") or {}
     if any(v == "failed" for v in apply_status.values()):
         reasons.add(Outcome.APPLY_FAILED)
@@ -167,8 +239,9 @@ def decide_outcome(
 def pass_rate(outcomes: Iterable[Outcome | str], *, exclude_infra: bool = False) -> dict[str, Any]:
     """THE pass rate: passed pairs over counted pairs.
 
-    Infrastructure errors are in the denominator unless ``exclude_infra``; the returned
-    dict always says which, so no number is shown without its definition.
+    Infrastructure errors are in the denominator unless ``exclude_infra``; dataset errors
+    never are (the pair could not be run through no fault of the agents). The returned dict
+    always says which, so no number is shown without its definition.
 
     Args:
         outcomes: one outcome per pair (:class:`Outcome` or its value).
@@ -176,7 +249,7 @@ def pass_rate(outcomes: Iterable[Outcome | str], *, exclude_infra: bool = False)
 
     Returns:
         ``{"pass_rate", "passed", "counted", "total", "infra_errors", "infra_errors_excluded",
-        "definition"}``; ``pass_rate`` is ``0.0`` when no pair is counted.
+        "dataset_errors", "definition"}``; ``pass_rate`` is ``0.0`` when no pair is counted.
 
     Raises:
         ValueError: a value is not an outcome.
@@ -184,13 +257,16 @@ def pass_rate(outcomes: Iterable[Outcome | str], *, exclude_infra: bool = False)
     counts = Counter(Outcome(o) for o in outcomes)
     total = sum(counts.values())
     infra = counts[Outcome.INFRA_ERROR]
-    counted = total - infra if exclude_infra else total
+    dataset = counts[Outcome.DATASET_ERROR]
+    counted = total - dataset - (infra if exclude_infra else 0)
     passed = counts[Outcome.PASS]
     definition = "passed pairs / " + (
         "pairs without an infra_error (infra errors excluded)"
         if exclude_infra
         else "all pairs (infra errors counted as not passed)"
     )
+    if dataset:
+        definition += f"; {dataset} dataset_error pair(s) not counted (broken in the dataset, not run)"
     return {
         "pass_rate": passed / counted if counted else 0.0,
         "passed": passed,
@@ -198,5 +274,6 @@ def pass_rate(outcomes: Iterable[Outcome | str], *, exclude_infra: bool = False)
         "total": total,
         "infra_errors": infra,
         "infra_errors_excluded": exclude_infra,
+        "dataset_errors": dataset,
         "definition": definition,
     }

@@ -41,9 +41,12 @@ def pair_outcome(pair_dir: Path) -> str | None:
 
 
 def is_done(pair_dir: Path) -> bool:
-    """A pair is done when its result.json parses and its agents did not end in an infrastructure error."""
+    """A pair is done when its result.json parses and it did not end in an infrastructure or dataset error.
+
+    A resumed run retries the first and checks the dataset again for the second.
+    """
     result = read_json(pair_dir / RESULT_FILE)
-    return isinstance(result, dict) and result.get("outcome") != "infra_error"
+    return isinstance(result, dict) and result.get("outcome") not in ("infra_error", "dataset_error")
 
 
 def iter_pair_dirs(run_dir: Path) -> list[Path]:

@@ -50,7 +50,8 @@ T = TypeVar("T")
 
 _TRANSIENT: tuple[type[Exception], ...] = (
     litellm.RateLimitError,
-    litellm.APIConnectionError,  # Timeout is one
+    litellm.APIConnectionError,
+    litellm.Timeout,  # a request that got no answer in `model.timeout`; not an APIConnectionError subclass
     litellm.InternalServerError,  # also an unparsable (garbage) response body
     litellm.ServiceUnavailableError,
     litellm.BadGatewayError,

@@ -17,6 +17,7 @@ from cooperbench.agents import AgentResult
 from cooperbench.backends.base import REPO_DIR
 from cooperbench.backends.environment import SandboxEnvironment
 from cooperbench.errors import ConfigError, InfraError
+from cooperbench.outcomes import Outcome, exception_outcome
 from cooperbench.patches import base_commit, patch_bytes, working_tree_patch
 from cooperbench_agent_miniswe.agent import CooperbenchAgent
 from cooperbench_agent_miniswe.compaction import default_threshold
@@ -170,6 +171,12 @@ def run_agent(
             )
             raise
         except Exception as exc:  # the agent's own failure is a result, not a crash of the harness
+            if exception_outcome(exc) is Outcome.INFRA_ERROR:  # a reset connection, a network timeout
+                log.exception("%s stopped by a network or provider failure", agent_id)
+                agent.save(
+                    traj_path, {"info": {"cooperbench": {"status": "Error", "error": f"{type(exc).__name__}: {exc}"}}}
+                )
+                raise
             log.exception("%s failed", agent_id)
             status, error = "Error", f"{type(exc).__name__}: {exc}"
         patch = working_tree_patch(env, base)

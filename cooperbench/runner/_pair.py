@@ -16,6 +16,7 @@ from cooperbench.backends._context import ActiveRun, SandboxTracker, bind_run, t
 from cooperbench.dataset import Pair
 from cooperbench.errors import InfraError
 from cooperbench.io import write_bytes_atomic, write_json_atomic
+from cooperbench.outcomes import exception_outcome
 from cooperbench.patches import patch_bytes
 from cooperbench.runner._options import RunOptions
 from cooperbench.runner._paths import agent_ids, pair_dir
@@ -182,6 +183,54 @@ def record_infra_error(
     return _write_pair(ctx, pair, out_dir, runs, [], time.time(), attempt, repeat)
 
 
+def record_dataset_error(ctx: RunContext, pair: Pair, *, repeat: int | None = None) -> dict[str, Any]:
+    """Write the result of a pair that cannot be run because its task is broken in the dataset.
+
+    No sandbox is created and no agent is called: the outcome is ``dataset_error``, its error
+    names every problem and its path (:attr:`Pair.dataset_error`). Such a pair is not done, so a
+    resumed run checks it again (once the dataset is fixed, it runs).
+    """
+    opts = ctx.options
+    out_dir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair, repeat)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    error = pair.dataset_error or "the task is broken in the dataset"
+    ids = agent_ids(opts.setting, pair)
+    features_of = (
+        {ids[0]: list(pair.features)}
+        if opts.setting == "solo"
+        else {a: [f] for a, f in zip(ids, pair.features, strict=True)}
+    )
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    result: dict[str, Any] = {
+        "repo": pair.repo,
+        "task_id": pair.task_id,
+        "features": list(pair.features),
+        "setting": opts.setting,
+        "run_name": opts.run_name,
+        "run_id": ctx.labels.run_id,
+        "agent": opts.agent,
+        "model": opts.model_name,
+        "outcome": "dataset_error",
+        "error": f"DatasetError: {error}",
+        "problems": [{"path": str(p.path), "problem": p.message, "feature": p.feature} for p in pair.problems],
+        "agents": {
+            a: {"features": features_of[a], "status": "DatasetError", "error": None, "error_kind": "dataset_error",
+                "duration_s": 0.0, "patch_file": None, "patch_bytes": 0, "cost": 0.0, "steps": 0,
+                "sent_messages": 0, **dict.fromkeys(TOKEN_FIELDS, 0)}
+            for a in ids
+        },
+        "totals": {"cost": 0.0, "steps": 0, **dict.fromkeys(TOKEN_FIELDS, 0)},
+        "messages": 0,
+        "attempt": 0,
+        **({"repeat": repeat} if repeat is not None else {}),
+        "started_at": now,
+        "finished_at": now,
+        "duration_s": 0.0,
+    }  # fmt: skip
+    write_json_atomic(out_dir / RESULT_FILE, result)
+    return result
+
+
 def _agent_kwargs(
     ctx: RunContext,
     pair: Pair,
@@ -244,7 +293,7 @@ def _agent_main(ctx: RunContext, active: ActiveRun, run: _AgentRun, kwargs: dict
         except BaseException as exc:  # an agent's failure is a result, never the harness's crash
             # A timed-out agent fails because its sandbox was taken away: keep "timeout".
             if run.error_kind is None:
-                run.error_kind = "infra_error" if isinstance(exc, InfraError) else "agent_error"
+                run.error_kind = exception_outcome(exc).value  # a provider timeout is infra, a bug is the agent's
                 run.error, run.traceback = f"{type(exc).__name__}: {exc}", traceback.format_exc()
         finally:
             if run.error_kind != "timeout":

@@ -65,7 +65,9 @@ class Reporter:
             name = pair.key + (f" #{result['repeat']}" if result.get("repeat") else "")  # --repeats
             line = f"{mark} {name:<40} {outcome:<15} ${cost:.4f} {seconds:7.1f}s"
             err = result.get("error")
-            if err and outcome in ("agent_error", "infra_error", "timeout"):
+            if outcome == "dataset_error" and result.get("problems"):  # every path in full: the user fixes them
+                line += "".join(f"\n    {p['path']}: {p['problem']}" for p in result["problems"])
+            elif err and outcome in ("agent_error", "infra_error", "timeout", "dataset_error"):
                 line += f"  {str(err).splitlines()[0][:120]}"
             self.console.print(line, highlight=False)
             self._advance()

@@ -23,7 +23,13 @@ from cooperbench.messaging._url import redact as redact_url
 from cooperbench.plugins import get_host
 from cooperbench.runner._evals import EvalPool
 from cooperbench.runner._options import RunOptions, generate_run_name, load_agent_config
-from cooperbench.runner._pair import PairInterrupted, RunContext, record_infra_error, run_pair
+from cooperbench.runner._pair import (
+    PairInterrupted,
+    RunContext,
+    record_dataset_error,
+    record_infra_error,
+    run_pair,
+)
 from cooperbench.runner._paths import pair_dir, repeat_numbers, run_dir
 from cooperbench.runner._progress import Reporter
 from cooperbench.settings import defaults
@@ -310,6 +316,8 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
         if opts.force or not is_done(pair_dir(opts.logs_dir, opts.run_name, opts.setting, p, r))
     ]
     skipped = len(units) - len(todo)
+    broken = [(p, r) for p, r in todo if p.problems]  # recorded as dataset_error, never started
+    todo = [(p, r) for p, r in todo if not p.problems]
     labels = RunLabels(opts.run_name)
     connector_url = _choose_connector(opts, runner_cls) if todo else None
 
@@ -342,6 +350,9 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
             pdir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, p, r)
             if (p, r) not in todo and pair_outcome(pdir) == "pending_eval":
                 evaluations.submit(p, pdir)  # a previous run stopped between the agents and the evaluation
+
+    for pair, repeat in broken:
+        reporter.pair_finished(pair, record_dataset_error(ctx, pair, repeat=repeat), "dataset_error")
 
     interrupted = False
     started = time.monotonic()

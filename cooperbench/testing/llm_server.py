@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,12 +46,14 @@ __all__ = [
     "ToolCall",
     "Usage",
     "bash",
+    "connection_reset",
     "error",
     "forever",
     "garbage",
     "rate_limited",
     "route_by_marker",
     "server_error",
+    "slow",
     "text",
     "tool_call",
 ]
@@ -111,6 +115,7 @@ class Reply:
         body: raw bytes sent instead of a completion (for invalid JSON and the like).
         headers: extra response headers (``Retry-After``, ...).
         delay: seconds to wait before answering (for client timeouts).
+        reset: after ``delay``, drop the connection with a TCP reset instead of answering.
         finish_reason: defaults to ``tool_calls`` when there are tool calls, else ``stop``.
         repeat: the reply is never used up (see :func:`forever`).
     """
@@ -122,6 +127,7 @@ class Reply:
     body: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    reset: bool = False
     finish_reason: str | None = None
     repeat: bool = False
 
@@ -170,6 +176,16 @@ def server_error(status: int = 500, message: str = "Internal server error (scrip
 def garbage(body: bytes = b'{"id": "chatcmpl-garbage", "choices": [ this is not json') -> Reply:
     """A 200 answer whose body is not valid JSON."""
     return Reply(status=200, body=body, headers={"Content-Type": "application/json"})
+
+
+def slow(seconds: float, reply: Reply | None = None) -> Reply:
+    """``reply`` (by default a short text) sent only after ``seconds``: a client with a shorter timeout gives up."""
+    return replace(reply or text("(a late answer)"), delay=seconds)
+
+
+def connection_reset() -> Reply:
+    """No answer: the server reads the request and resets the connection (``ECONNRESET`` at the client)."""
+    return Reply(reset=True)
 
 
 def forever(reply: Reply) -> Reply:
@@ -453,7 +469,17 @@ def _make_handler(server: LLMTestServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a slow reply)
+                self.close_connection = True
+
+        def _reset(self) -> None:
+            # SO_LINGER 0: close() sends RST instead of FIN, as a crashed proxy or a dropped route does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.wfile.flush = lambda: None  # type: ignore[method-assign]  # nothing left to send
+            self.connection.close()
 
         def _send_reply(self, reply: Reply) -> None:
             body = reply.body
@@ -515,6 +541,9 @@ def _make_handler(server: LLMTestServer) -> type[BaseHTTPRequestHandler]:
             reply = server._next_reply(request)
             if reply.delay:
                 time.sleep(reply.delay)
+            if reply.reset:
+                self._reset()
+                return
             if reply.status != 200 or reply.body is not None:
                 self._send_reply(reply)
                 return

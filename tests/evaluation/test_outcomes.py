@@ -10,9 +10,10 @@ from cooperbench.evaluation.attribution import classify
 from cooperbench.outcomes import FAILURE_PRECEDENCE, Outcome, agent_status_outcome, decide_outcome, pass_rate
 
 
-def test_the_outcomes_are_the_designed_eight() -> None:
+def test_the_outcomes_are_the_designed_eight_and_dataset_error() -> None:
     assert [o.value for o in Outcome] == [
-        "pass", "fail_tests", "merge_conflict", "apply_failed", "no_patch", "agent_error", "infra_error", "timeout"
+        "pass", "fail_tests", "merge_conflict", "apply_failed", "no_patch", "agent_error", "infra_error", "timeout",
+        "dataset_error",
     ]  # fmt: skip
     assert set(FAILURE_PRECEDENCE) == set(Outcome) - {Outcome.PASS}
     assert str(Outcome.NO_PATCH) == "no_patch" and Outcome("pass") is Outcome.PASS
@@ -42,8 +43,9 @@ def test_pass_rate_rejects_what_is_not_an_outcome() -> None:
 def test_pass_rate_is_passed_over_counted(outcomes: list[Outcome], exclude: bool) -> None:
     rate = pass_rate(outcomes, exclude_infra=exclude)
     infra = outcomes.count(Outcome.INFRA_ERROR)
-    assert rate["total"] == len(outcomes)
-    assert rate["counted"] == len(outcomes) - (infra if exclude else 0)
+    dataset = outcomes.count(Outcome.DATASET_ERROR)
+    assert rate["total"] == len(outcomes) and rate["dataset_errors"] == dataset
+    assert rate["counted"] == len(outcomes) - dataset - (infra if exclude else 0)
     assert rate["passed"] == outcomes.count(Outcome.PASS) <= rate["counted"]
     assert rate["pass_rate"] == (rate["passed"] / rate["counted"] if rate["counted"] else 0.0)
 
@@ -58,6 +60,7 @@ def test_pass_rate_is_passed_over_counted(outcomes: list[Outcome], exclude: bool
         ("Timeout", Outcome.TIMEOUT),
         ("infra_error", Outcome.INFRA_ERROR),
         (Outcome.TIMEOUT, Outcome.TIMEOUT),
+        ("DatasetError", Outcome.DATASET_ERROR),
         (Outcome.PASS, None),
         (None, None),
     ],
@@ -103,6 +106,7 @@ def test_a_passing_pair_passes_whatever_its_agents_reported() -> None:
         (_eval(merge={"status": "conflicts", "strategy": "solo-agent1"}), {}, Outcome.MERGE_CONFLICT),
         (_eval(feature2={"passed": False, "timed_out": True}), {}, Outcome.TIMEOUT),
         (_eval(error="SandboxError: gone"), {}, Outcome.INFRA_ERROR),
+        (_eval(error="DatasetError: x/runner.sh: missing", error_kind="dataset_error"), {}, Outcome.DATASET_ERROR),
         (None, {"agent1": "Error"}, Outcome.INFRA_ERROR),
         (_eval(apply_status={"solo": "skipped"}, merge=None), {"solo": "Submitted"}, Outcome.NO_PATCH),
     ],
@@ -136,3 +140,10 @@ def test_failure_attribution_categories(
     merged_ok: dict[str, bool], alone_ok: dict[str, bool], naive: bool, union: bool | None, expected: str | None
 ) -> None:
     assert classify(merged_ok=merged_ok, alone_ok=alone_ok, naive_clean=naive, union_clean=union) == expected
+
+
+def test_pass_rate_never_counts_dataset_errors_and_says_so() -> None:
+    rate = pass_rate(["pass", "fail_tests", "dataset_error", "dataset_error"])
+    assert rate["pass_rate"] == 0.5 and rate["counted"] == 2 and rate["total"] == 4 and rate["dataset_errors"] == 2
+    assert "2 dataset_error pair(s) not counted" in rate["definition"]
+    assert "dataset_error" not in pass_rate(["pass"])["definition"]
