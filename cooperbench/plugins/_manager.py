@@ -39,10 +39,20 @@ KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
     ("agent", "mini_swe_agent"): "cooperbench-agent-miniswe",
     ("agent", "mini_swe_agent_v2"): "cooperbench-agent-miniswe",
     ("agent", "openhands"): "cooperbench-agent-openhands",
+    ("agent", "claude_code"): "cooperbench-agent-claude-code",
     ("agent", "example"): "cooperbench-agent-example",
     ("backend", "docker"): "cooperbench-backend-docker",
     ("backend", "modal"): "cooperbench-backend-modal",
     ("backend", "gcp"): "cooperbench-backend-gcp",
+}
+
+#: Names upstream CooperBench documents that no distribution on PyPI provides, with what to do instead.
+NOT_ON_PYPI: dict[tuple[str, str], str] = {
+    ("agent", "swe_agent"): (
+        "Agent 'swe_agent' (named in upstream CooperBench's docs) is not installable from PyPI: the `swe-agent` "
+        "name there holds a 0.0.1 placeholder, not SWE-agent. To run SWE-agent, wrap it as an agent plugin and "
+        "publish it as a distribution of its own; docs/plugins-agents.md shows how."
+    ),
 }
 
 
@@ -431,6 +441,8 @@ class PluginHost:
         dist = KNOWN_DISTRIBUTIONS.get((kind, name))
         if dist:
             message += f" {kind.capitalize()} {name!r} is provided by {dist}: pip install {dist}"
+        elif (kind, name) in NOT_ON_PYPI:
+            message += " " + NOT_ON_PYPI[(kind, name)]
         broken = [r for r in self._broken if r.kind in (kind, "plugin")]
         if broken:
             message += " Broken plugins (see `cooperbench plugins`): " + ", ".join(

@@ -1,5 +1,8 @@
 """An OpenAI-compatible chat completions server that answers from a script, for tests.
 
+It also speaks Anthropic's Messages API (``POST /v1/messages``, streaming included) from the
+same scripts: see :mod:`cooperbench.testing.anthropic_api`.
+
 LLM providers are the one boundary tests cannot reach, so agents are tested against this
 server through their real client (LiteLLM, the OpenAI SDK, ...): the server speaks the
 OpenAI wire format, replies from a script, and records every request it received.
@@ -37,6 +40,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+from cooperbench.testing import anthropic_api
 
 __all__ = [
     "DEFAULT_ROUTE",
@@ -229,7 +234,15 @@ class RecordedRequest:
         return self.body.get("model") if isinstance(self.body, dict) else None
 
     def text_of(self, role: str) -> list[str]:
-        """The text of every message of ``role``, in order (list contents flattened)."""
+        """The text of every message of ``role``, in order (list contents flattened).
+
+        For ``"system"`` the top-level ``system`` field of an Anthropic request comes first.
+        """
+        if role == "system" and isinstance(self.body, dict) and self.body.get("system"):
+            return [
+                _content_text(self.body["system"]),
+                *(_content_text(m.get("content")) for m in self.messages if m.get("role") == role),
+            ]
         return [_content_text(m.get("content")) for m in self.messages if m.get("role") == role]
 
 
@@ -517,6 +530,9 @@ def _make_handler(server: LLMTestServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             request = self._record()
+            if anthropic_api.handles(request.path):  # Anthropic Messages API (Claude Code)
+                anthropic_api.respond(server, self, request)
+                return
             if not self._authorized():
                 return
             if not request.path.rstrip("/").endswith("/chat/completions"):

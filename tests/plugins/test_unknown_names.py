@@ -17,6 +17,8 @@ for label, lookup in [
     ("docker", lambda: get_backend("docker")),
     ("modal", lambda: get_backend("modal")),
     ("miniswe", lambda: get_runner("mini_swe_agent")),
+    ("claude_code", lambda: get_runner("claude_code")),
+    ("swe_agent", lambda: get_runner("swe_agent")),
 ]:
     try:
         lookup()
@@ -37,6 +39,9 @@ def test_unknown_names_list_what_is_installed_and_the_install_line_for_known_bui
     assert "pip install cooperbench-backend-modal" in messages["modal"]
     assert "Installed agents: nop, oracle." in messages["miniswe"]
     assert "pip install cooperbench-agent-miniswe" in messages["miniswe"]
+    assert "pip install cooperbench-agent-claude-code" in messages["claude_code"]
+    assert "not installable from PyPI" in messages["swe_agent"]
+    assert "docs/plugins-agents.md" in messages["swe_agent"] and "pip install" not in messages["swe_agent"]
 
 
 def test_cli_reports_an_uninstalled_backend_with_its_install_line(venv: Any) -> None:
