@@ -28,7 +28,7 @@ from cooperbench.errors import ConfigError
 
 __all__ = ["HARNESS_SECTIONS", "KEYS", "Key", "Settings", "credentials", "keys_table", "parse_config"]
 
-HARNESS_SECTIONS = frozenset({"backend", "task", "run"})
+HARNESS_SECTIONS = frozenset({"backend", "backend_options", "task", "run"})
 """Sections the harness fills in; this agent does not read them."""
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"

@@ -24,7 +24,9 @@ def test_unknown_key_is_an_error_naming_it_and_the_supported_keys():
         parse_config({"model": {"max_retries": "many"}})
     with pytest.raises(ConfigError, match=r"`environment\.ANTHROPIC_API_KEY`"):
         parse_config({"environment": {"ANTHROPIC_API_KEY": "sk-..."}})
-    settings = parse_config({"agent": {"max_turns": 7, "allowed_tools": "Bash"}, "backend": {"name": "local"}})
+    settings = parse_config(
+        {"agent": {"max_turns": 7, "allowed_tools": "Bash"}, "backend": "local", "backend_options": {}}
+    )
     assert settings.agent["max_turns"] == 7 and settings.agent["allowed_tools"] == ["Bash"]
     assert settings.model["max_retries"] == 6  # defaults filled in
 
