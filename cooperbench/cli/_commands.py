@@ -132,7 +132,16 @@ def run_command(
     ] = 1,
     policy: PolicyOpt = None,
 ) -> None:
-    """Run agents on pairs of features (coop or solo), then evaluate them."""
+    """Run agents on pairs of features (coop or solo), then evaluate them.
+
+    Running the same command again resumes: pairs with a result are kept, pairs without one
+    (an infrastructure error, of the agents or of the evaluation) are run again.
+
+    Exit status: 0 every selected pair has a result (a pass or an agent's failure); 1 some
+    pair was left without a result (an infrastructure, dataset or harness error after its
+    attempts: run again to retry it); 2 the request is invalid or cannot work (nothing ran); 130, 143
+    or 129 stopped by Ctrl-C, SIGTERM or SIGHUP (sandboxes removed, results kept).
+    """
     from cooperbench.runner import run
 
     if setting not in ("coop", "solo"):
@@ -167,10 +176,21 @@ def run_command(
         )
     except CooperBenchError as exc:
         raise fail(str(exc)) from exc
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-    if summary is not None and summary.get("interrupted"):
-        raise typer.Exit(130)
+    except KeyboardInterrupt as exc:  # before any pair started
+        raise typer.Exit(getattr(exc, "exit_status", 130)) from None
+    raise typer.Exit(run_exit_status(summary))
+
+
+def run_exit_status(summary: dict[str, object] | None) -> int:
+    """0: every selected pair has a result; 1: some pair has none (run again to retry); 128+N: stopped by signal N."""
+    import signal
+
+    if summary is None:
+        return 0
+    if summary.get("interrupted"):
+        name = summary.get("interrupted_by")
+        return 128 + (signal.Signals[name].value if isinstance(name, str) else signal.SIGINT.value)
+    return 1 if summary.get("incomplete") else 0
 
 
 @app.command("eval")

@@ -25,7 +25,7 @@ from cooperbench.settings import defaults
 if TYPE_CHECKING:
     from cooperbench.evaluation.base import Evaluator
 
-__all__ = ["PairDir", "discover_pair_dirs", "evaluate"]
+__all__ = ["PairDir", "TrackingBackend", "discover_pair_dirs", "evaluate"]
 
 _PAIR_DIR = re.compile(r"^f\d+(?:_f\d+)+$")
 _SETTINGS = ("coop", "solo")
@@ -86,7 +86,7 @@ def discover_pair_dirs(
     return sorted(found, key=lambda p: (p.setting, p.repo, p.task_id, p.features, str(p.path)))
 
 
-class _TrackingBackend:
+class TrackingBackend:
     """Delegates to a backend and remembers the sandboxes created, so Ctrl-C can destroy them."""
 
     def __init__(self, backend: Backend, tracker: SandboxTracker) -> None:
@@ -254,7 +254,7 @@ def _evaluate_all(
 
     real = get_backend(backend or defaults().backend) if backend is None or isinstance(backend, str) else backend
     tracker = SandboxTracker()
-    tracked: Any = _TrackingBackend(real, tracker)
+    tracked: Any = TrackingBackend(real, tracker)
     labels = RunLabels(run_name=run_name)
     errors = 0
 

@@ -21,7 +21,12 @@ class EvalPool:
     """Evaluates finished pairs with ``eval_concurrency`` workers while other pairs still run."""
 
     def __init__(self, opts: RunOptions, backend: Any, labels: RunLabels, evaluator: Any, reporter: Reporter) -> None:
-        self.opts, self.backend, self.labels, self.evaluator, self.reporter = opts, backend, labels, evaluator, reporter
+        from cooperbench.backends._context import SandboxTracker
+        from cooperbench.evaluation.run import TrackingBackend
+
+        self.tracker = SandboxTracker()  # the evaluations' sandboxes, destroyed when the run is interrupted
+        self.opts, self.labels, self.evaluator, self.reporter = opts, labels, evaluator, reporter
+        self.backend: Any = TrackingBackend(backend, self.tracker)
         self.queue: queue.Queue[tuple[Pair, Path] | None] = queue.Queue()
         self.halt = threading.Event()
         self.threads = [
@@ -63,3 +68,4 @@ class EvalPool:
         self.halt.set()
         for _ in self.threads:
             self.queue.put(None)
+        self.tracker.cleanup()  # running test commands die with their sandboxes

@@ -47,6 +47,8 @@ class RunContext:
     git_servers: set[Any] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     image_locks: dict[str, threading.Lock] = field(default_factory=dict)  # one image build at a time per task
+    workers: list[threading.Thread] = field(default_factory=list)  # the pair workers, joined after an interrupt
+    harness_failed: set[str] = field(default_factory=set)  # pairs (and repeats) a harness error left without a result
 
     def interrupt_cleanup(self) -> None:
         """Destroy every sandbox and git server still alive (Ctrl-C)."""
@@ -57,6 +59,13 @@ class RunContext:
             tracker.cleanup()
         for server in servers:
             server.cleanup()
+
+    def join_workers(self, limit: float = 120.0) -> None:
+        """Wait (up to ``limit`` seconds) for the pair workers to finish their own cleanup after an interrupt."""
+        deadline = time.monotonic() + limit
+        for worker in self.workers:
+            while worker.is_alive() and time.monotonic() < deadline:
+                worker.join(0.2)
 
 
 @dataclass

@@ -90,6 +90,14 @@ class Reporter:
             self._progress.stop()
             self._progress = None
 
+    def interrupting(self, run_name: str, signal_name: str) -> None:
+        what = "Ctrl-C" if signal_name == "SIGINT" else signal_name
+        self.console.print(
+            f"{what} received: stopping run {run_name}; removing its sandboxes, containers, networks and git "
+            "servers (the results written so far are kept) ...",
+            highlight=False,
+        )
+
     def final(self, summary: dict[str, Any], run_path: Path, *, interrupted: bool, skipped: int) -> None:
         rate = summary.get("pass_rate") or {}
         outcomes = ", ".join(f"{k} {v}" for k, v in (summary.get("outcomes") or {}).items()) or "none"
@@ -100,6 +108,14 @@ class Reporter:
                 highlight=False,
             )
             return
+        incomplete = summary.get("incomplete") or []
+        if incomplete:
+            self.console.print(
+                f"[red]{len(incomplete)} pair(s) left without a result[/red] (an infrastructure, dataset or "
+                f"harness error after their attempts): {', '.join(incomplete[:5])}{' ...' if len(incomplete) > 5 else ''}; "
+                "run the same command again to retry them.",
+                highlight=False,
+            )
         self.console.print(
             f"Done: {outcomes}. Pass rate {rate.get('pass_rate', 0):.1%} "
             f"({rate.get('passed', 0)}/{rate.get('counted', 0)}), "

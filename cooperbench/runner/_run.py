@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import queue
+import signal
 import socket
 import sys
 import threading
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cooperbench.backends import RunLabels, get_backend
+from cooperbench.backends.base import ListsResources
 from cooperbench.dataset import Pair, discover_pairs
 from cooperbench.errors import ConfigError, CooperBenchError, InfraError
 from cooperbench.evaluation.policy import get_policy
@@ -32,6 +35,7 @@ from cooperbench.runner._pair import (
 )
 from cooperbench.runner._paths import pair_dir, repeat_numbers, run_dir
 from cooperbench.runner._progress import Reporter
+from cooperbench.runner._signals import ShutdownSignals
 from cooperbench.settings import defaults
 from cooperbench.summary import is_done, pair_outcome, summarize
 
@@ -268,6 +272,11 @@ def _backend_settings(backend: Any) -> dict[str, Any]:
 
 
 def _execute(opts: RunOptions) -> dict[str, Any]:
+    with ShutdownSignals(opts.run_name) as signals:
+        return _execute_with(opts, signals)
+
+
+def _execute_with(opts: RunOptions, signals: ShutdownSignals) -> dict[str, Any]:
     # Everything that can be wrong with the request fails here, before any sandbox starts.
     host = get_host()
     runner_cls = host.get("agent", opts.agent).load()
@@ -283,6 +292,8 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
         if opts.agent_config_path:  # the options come from that file's `backend:` section
             raise ConfigError(f"{opts.agent_config_path}: {exc}") from exc
         raise
+    if isinstance(backend, ListsResources):  # what a second signal says `cooperbench cleanup` would remove
+        signals.leftovers = functools.partial(backend.resources, opts.run_name)
     preflight = getattr(runner_cls, "preflight", None)
     if callable(preflight):  # the agent's own checks (API key, model), before any sandbox starts
         import inspect
@@ -354,26 +365,53 @@ def _execute(opts: RunOptions) -> dict[str, Any]:
     for pair, repeat in broken:
         reporter.pair_finished(pair, record_dataset_error(ctx, pair, repeat=repeat), "dataset_error")
 
-    interrupted = False
+    interrupted: str | None = None  # the signal's name
     started = time.monotonic()
     try:
         _run_pairs(ctx, todo, reporter, evaluations)
         if evaluations is not None:
             evaluations.join()
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as exc:
+        interrupted = signal.Signals(signals.interrupted_by(exc)).name
+        reporter.stop()
+        reporter.interrupting(opts.run_name, interrupted)
         ctx.interrupt_cleanup()
         if evaluations is not None:
             evaluations.stop()
+        ctx.join_workers()  # each pair's own cleanup (its git server, its sandboxes) ends before the process does
+        try:  # what an agent created as the signal came (not tracked yet); the run lock makes this run the only one
+            backend.cleanup(run_name=opts.run_name)
+        except CooperBenchError as exc:
+            reporter.warn(f"could not remove every resource of run {opts.run_name!r}: {exc}")
     finally:
         reporter.stop()
         if messaging is not None:
             messaging.close()
     if ctx.images:  # record the image ids resolved during the run
         _write_config(opts, labels, pairs, ctx.images, backend, _image_details(backend, ctx.images))
-    summary = summarize(rdir, extra={"wall_time_s": round(time.monotonic() - started, 3), "interrupted": interrupted})
-    reporter.final(summary, rdir, interrupted=interrupted, skipped=skipped)
+    incomplete = [] if interrupted else _without_result(opts, units, ctx.harness_failed)
+    summary = summarize(
+        rdir,
+        extra={
+            "wall_time_s": round(time.monotonic() - started, 3),
+            "interrupted": interrupted is not None,
+            "interrupted_by": interrupted,
+            "incomplete": incomplete,
+        },
+    )
+    reporter.final(summary, rdir, interrupted=interrupted is not None, skipped=skipped)
     return summary
+
+
+def _without_result(opts: RunOptions, units: list[tuple[Pair, int | None]], failed: set[str]) -> list[str]:
+    """The selected pairs left without a result: an infrastructure, dataset or harness error after their attempts."""
+    left = []
+    for pair, repeat in units:
+        pdir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, pair, repeat)
+        key = pair.key + (f"#{repeat}" if repeat is not None else "")
+        if key in failed or pair_outcome(pdir) in (None, "infra_error", "dataset_error"):
+            left.append(key)
+    return left
 
 
 def _resolve_image(ctx: RunContext, pair: Pair) -> None:
@@ -444,6 +482,7 @@ def _run_pairs(
         threading.Thread(target=worker, daemon=True, name=f"pair-worker-{i}")
         for i in range(min(ctx.options.concurrency, len(todo)))
     ]
+    ctx.workers.extend(workers)
     for w in workers:
         w.start()
     remaining = len(todo)
@@ -459,6 +498,7 @@ def _run_pairs(
         if isinstance(error, PairInterrupted):
             continue
         if error is not None:
+            ctx.harness_failed.add(pair.key + (f"#{repeat}" if repeat is not None else ""))
             reporter.pair_failed(pair, error)
             continue
         assert result is not None

@@ -94,3 +94,29 @@ class GitAgent:
                     time.sleep(0.2)
             patch = working_tree_patch(env, base)
         return AgentResult(status="Submitted", patch=patch, steps=1, messages=[{"seen": seen}])
+
+
+class _SlowToRemove:
+    """Tracked like a sandbox; its removal waits until the test releases it (a slow backend's cleanup)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def cleanup(self) -> None:
+        open(os.path.join(self.folder, "cleanup_started"), "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.path.join(self.folder, "cleanup_release")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@register("t_slow_cleanup")
+class SlowCleanupAgent:
+    """Holds a real sandbox whose removal comes after a slow one (CB_TEST_MARKERS: the test's folder), then hangs."""
+
+    def run(self, task, image, **kwargs):
+        from cooperbench.backends._context import current_tracker
+
+        current_tracker().add(_SlowToRemove(os.environ["CB_TEST_MARKERS"]))
+        env = LocalEnvironment(image=image, cwd="/workspace/repo")
+        env.execute("sleep 3600", timeout=7200)
+        return AgentResult(status="Submitted", patch="", steps=1)

@@ -182,13 +182,15 @@ def remove_tree(path: Path) -> None:
     from cooperbench.backends.local._workspace import unmount_under
 
     unmount_under(path)
-    try:
-        shutil.rmtree(path)
-        return
-    except FileNotFoundError:
-        return
-    except OSError:
-        pass
+    for _ in range(5):  # another thread may be deleting parts of the same tree (a sandbox's own cleanup)
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                return
+        except OSError:
+            break
     for root, dirs, _files in os.walk(path):
         for name in dirs:
             with contextlib.suppress(OSError):
