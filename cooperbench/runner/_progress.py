@@ -110,9 +110,10 @@ class Reporter:
             return
         incomplete = summary.get("incomplete") or []
         if incomplete:
+            names = ", ".join(incomplete[:5]) + (" ..." if len(incomplete) > 5 else "")
             self.console.print(
                 f"[red]{len(incomplete)} pair(s) left without a result[/red] (an infrastructure, dataset or "
-                f"harness error after their attempts): {', '.join(incomplete[:5])}{' ...' if len(incomplete) > 5 else ''}; "
+                f"harness error after their attempts): {names}; "
                 "run the same command again to retry them.",
                 highlight=False,
             )
