@@ -3,7 +3,10 @@
 
 Prints, for one backend and one task: sandbox creation from a warm image/template (p50,
 p95), the round trip of ``exec("true")`` (p50, p95), and the throughput of N sandboxes
-running commands at the same time::
+running commands at the same time. Also the CPU time each creation (with its cleanup) and each
+``exec`` costs, which a loaded machine changes far less than latency: measured with a cgroup v1
+``cpuacct`` group around this process and everything it starts, sandboxed commands included
+(as root), else with ``getrusage`` (this process and the children it waited for: a lower bound)::
 
     python benchmarks/bench_sandboxes.py                      # local backend, first example task
     python benchmarks/bench_sandboxes.py --backend docker     # any installed backend
@@ -15,7 +18,10 @@ Backend options go as ``--option key=value`` (values parsed as JSON when they pa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import resource
 import statistics
 import sys
 import time
@@ -69,19 +75,51 @@ def parse_options(raw: list[str]) -> dict[str, Any]:
     return options
 
 
+class CpuMeter:
+    """CPU seconds used by this process and its descendants since it was made."""
+
+    ACCT = Path("/sys/fs/cgroup/cpuacct")
+
+    def __init__(self) -> None:
+        self.group: Path | None = None
+        self.method = "getrusage (self + waited children; a lower bound)"
+        if (self.ACCT / "cpuacct.usage").is_file() and os.access(self.ACCT, os.W_OK):
+            group = self.ACCT / f"cooperbench-bench-{os.getpid()}"
+            try:
+                group.mkdir(exist_ok=True)
+                (group / "cgroup.procs").write_text(str(os.getpid()))
+                self.group, self.method = group, "cgroup v1 cpuacct (this process and every descendant)"
+            except OSError:
+                with contextlib.suppress(OSError):
+                    group.rmdir()
+
+    def now(self) -> float:
+        if self.group is not None:
+            return int((self.group / "cpuacct.usage").read_text()) / 1e9
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def close(self) -> None:
+        if self.group is not None:
+            with contextlib.suppress(OSError):
+                (self.ACCT / "cgroup.procs").write_text(str(os.getpid()))
+                self.group.rmdir()
+
+
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn(*args, **kwargs)
     return time.perf_counter() - started, result
 
 
-def bench_creation(backend: Backend, image: str, run: RunLabels, samples: int) -> list[float]:
-    times = []
+def bench_creation(backend: Backend, image: str, run: RunLabels, samples: int) -> tuple[list[float], list[float]]:
+    """Latencies of ``create_sandbox`` and of the sandbox's ``cleanup``."""
+    times, cleanups = [], []
     for _ in range(samples):
         elapsed, box = timed(backend.create_sandbox, image, run=run, purpose="check")
         times.append(elapsed)
-        box.cleanup()
-    return times
+        cleanups.append(timed(box.cleanup)[0])
+    return times, cleanups
 
 
 def bench_exec(box: Sandbox, samples: int) -> list[float]:
@@ -138,21 +176,30 @@ def main(argv: list[str] | None = None) -> int:
     task = pick_task(args.task)
     run = RunLabels(f"bench-{int(time.time())}")
     report: dict[str, Any] = {"backend": args.backend, "task": task.key}
+    cpu = CpuMeter()
+    report["cpu_measured_by"] = cpu.method
     try:
         first, image = timed(backend.resolve_image, task)
         report["resolve_image_first_s"] = round(first, 3)
         report["resolve_image_warm_ms"] = round(timed(backend.resolve_image, task)[0] * 1000, 2)
         backend.create_sandbox(image, run=run, purpose="check").cleanup()  # warm caches
-        report["create_sandbox"] = summary(bench_creation(backend, image, run, args.samples))
+        started = cpu.now()
+        created, cleaned = bench_creation(backend, image, run, args.samples)
+        report["create_sandbox"] = summary(created)
+        report["cleanup"] = summary(cleaned)
+        report["cpu_ms_per_create_and_cleanup"] = round((cpu.now() - started) * 1000 / args.samples, 2)
         box = backend.create_sandbox(image, run=run, purpose="check")
         try:
             bench_exec(box, 3)
+            started = cpu.now()
             report["exec_true"] = summary(bench_exec(box, args.samples))
+            report["cpu_ms_per_exec"] = round((cpu.now() - started) * 1000 / args.samples, 2)
         finally:
             box.cleanup()
         report["concurrent"] = bench_concurrent(backend, image, run, args.concurrency, args.commands)
     finally:
         backend.cleanup(run_name=run.run_name)
+        cpu.close()
 
     if args.json:
         print(json.dumps(report, indent=2))
@@ -160,9 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     concurrent = report["concurrent"]
     print(f"backend {report['backend']}, task {report['task']}")
     print(f"  resolve_image: first {report['resolve_image_first_s']} s, warm {report['resolve_image_warm_ms']} ms")
-    for label, key in (("create_sandbox (warm)", "create_sandbox"), ("exec('true') round trip", "exec_true")):
+    for label, key in (
+        ("create_sandbox (warm)", "create_sandbox"),
+        ("cleanup", "cleanup"),
+        ("exec('true') round trip", "exec_true"),
+    ):
         fig = report[key]
         print(f"  {label:<24} p50 {fig['p50_ms']:>8.2f} ms   p95 {fig['p95_ms']:>8.2f} ms   (n={fig['n']})")
+    print(
+        f"  CPU: {report['cpu_ms_per_create_and_cleanup']} ms per creation + cleanup, "
+        f"{report['cpu_ms_per_exec']} ms per exec ({report['cpu_measured_by']})"
+    )
     print(
         f"  {concurrent['sandboxes']} concurrent sandboxes x {concurrent['commands_per_sandbox']} commands: "
         f"{concurrent['commands_per_s']} commands/s over {concurrent['wall_s']} s "

@@ -271,7 +271,6 @@ def isolated_argv(
     cwd: str,
     view: Sequence[str],
     unshare_net: bool,
-    prefix: Sequence[str] = (),
 ) -> list[str]:
     """The command line of one command in an agent or evaluation sandbox.
 
@@ -283,10 +282,9 @@ def isolated_argv(
         view: the sandbox's view of the host (:func:`._hostview.host_view_args`, computed once
             per sandbox: finding the host's sockets reads the kernel's tables).
         unshare_net: give the command a network namespace of its own (no network at all);
-            ``False`` keeps the caller's, which ``prefix`` may have entered.
-        prefix: argv the bwrap command runs under (entering cgroups, a network namespace).
+            ``False`` keeps the one bwrap is started in (see :func:`run`'s ``enter``).
     """
-    argv = [*prefix, bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session"]
+    argv = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session"]
     if unshare_net:
         argv.append("--unshare-net")
     argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/run", "--dir", "/var", "--tmpfs", "/var/tmp"]
@@ -330,22 +328,24 @@ def run(
     merge_stderr: bool = True,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
     on_end: Callable[[subprocess.Popen[bytes]], None] | None = None,
-    cgroups: Sequence[Path] = (),
-    bwrap_at: int = 0,
+    place: Callable[[int], None] | None = None,
+    enter: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
 ) -> Completed:
     """Run ``argv`` to completion; on timeout kill its process group and keep the output so far.
 
     Args:
-        cgroups: cgroup directories the sandboxed command must run in. bwrap (``argv[bwrap_at]``)
-            reports its sandbox's init process and waits (``--info-fd``, ``--block-fd``) while
-            the init is moved into them, so everything the command forks is inside from the start.
+        place: moves a pid into the cgroups the sandboxed command must run in. bwrap
+            (``argv[0]``) reports its sandbox's init process and waits (``--info-fd``,
+            ``--block-fd``) while ``place`` moves the init, so everything the command forks is
+            inside from the start.
+        enter: a context in which the calling thread starts bwrap (the sandbox's network namespace).
 
     Raises:
         SandboxError: the process cannot be started.
     """
     for attempt in range(1, _MOUNT_RACE_TRIES + 1):
         done = _run_once(argv, env=env, timeout=timeout, stdin=stdin, merge_stderr=merge_stderr,
-                         on_start=on_start, on_end=on_end, cgroups=cgroups, bwrap_at=bwrap_at)  # fmt: skip
+                         on_start=on_start, on_end=on_end, place=place, enter=enter)  # fmt: skip
         first_line = (done.stdout if merge_stderr else done.stderr).split(b"\n", 1)[0]
         if not (done.returncode == 1 and first_line.startswith(b"bwrap: ") and _MOUNT_RACE in first_line):
             return done
@@ -362,33 +362,34 @@ def _run_once(
     merge_stderr: bool,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None,
     on_end: Callable[[subprocess.Popen[bytes]], None] | None,
-    cgroups: Sequence[Path] = (),
-    bwrap_at: int = 0,
+    place: Callable[[int], None] | None = None,
+    enter: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
 ) -> Completed:
     started = time.monotonic()
     fds: tuple[int, ...] = ()
-    if cgroups:
+    if place is not None:
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
         fds = (info_w, block_r)
-        argv = [*argv[: bwrap_at + 1], "--info-fd", str(info_w), "--block-fd", str(block_r), *argv[bwrap_at + 1 :]]
+        argv = [argv[0], "--info-fd", str(info_w), "--block-fd", str(block_r), *argv[1:]]
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # its own process group, killed as one
-            pass_fds=fds,
-        )
+        with enter() if enter is not None else contextlib.nullcontext():
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # its own process group, killed as one
+                pass_fds=fds,
+            )
     except OSError as exc:
         raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
     finally:
         for fd in fds:
             os.close(fd)
-    if cgroups:
-        _enter_cgroups(info_r, block_w, cgroups)
+    if place is not None:
+        _enter_cgroups(info_r, block_w, place)
     if on_start is not None:
         on_start(proc)
     timed_out = False
@@ -418,8 +419,8 @@ def _run_once(
     )
 
 
-def _enter_cgroups(info_r: int, block_w: int, cgroups: Sequence[Path]) -> None:
-    """Move the sandbox's init (bwrap reports its pid, then waits) into ``cgroups``, then let it go on."""
+def _enter_cgroups(info_r: int, block_w: int, place: Callable[[int], None]) -> None:
+    """Move the sandbox's init (bwrap reports its pid, then waits) into the cgroups, then let it go on."""
     try:
         raw = b""
         while b"}" not in raw:
@@ -431,13 +432,7 @@ def _enter_cgroups(info_r: int, block_w: int, cgroups: Sequence[Path]) -> None:
             child = int(json.loads(raw)["child-pid"])
         except (ValueError, KeyError, TypeError):
             return  # bwrap failed before starting the sandbox; its error is in its output
-        for path in cgroups:
-            try:
-                (path / "cgroup.procs").write_text(str(child))
-            except ProcessLookupError:
-                return
-            except OSError as exc:
-                log.warning("local backend: cannot move a command into %s (%s); it runs outside that limit", path, exc)
+        place(child)
     finally:
         os.close(info_r)
         with contextlib.suppress(OSError):

@@ -194,7 +194,25 @@ class SandboxCgroup:
                 continue
             self.dirs[controller] = path
         self._apply()
+        # Opened once: moving a command's init in is then one write per hierarchy.
+        self._procs: list[tuple[Path, int]] = []
+        for path in dict.fromkeys(self.dirs.values()):
+            try:
+                self._procs.append((path, os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)))
+            except OSError as exc:
+                _warn_once(f"local backend: cannot open {path / 'cgroup.procs'} ({exc}); commands run outside it")
         self._baseline = self.counters()
+
+    def place(self, pid: int) -> None:
+        """Move process ``pid`` into the sandbox's cgroups (its children follow it from then on)."""
+        data = str(pid).encode()
+        for path, fd in self._procs:
+            try:
+                os.write(fd, data)
+            except ProcessLookupError:
+                return
+            except OSError as exc:
+                log.warning("local backend: cannot move a command into %s (%s); it runs outside that limit", path, exc)
 
     def _write(self, controller: str, name: str, value: str) -> None:
         path = self.dirs.get(controller)
@@ -245,6 +263,10 @@ class SandboxCgroup:
         return None
 
     def remove(self) -> None:
+        procs, self._procs = self._procs, []
+        for _path, fd in procs:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         for path in dict.fromkeys(self.dirs.values()):
             _rmdir(path)
 
@@ -332,10 +354,13 @@ class PidsWatch:
         self._thread: threading.Thread | None = None
         self._next = 0
 
-    def add(self, cgroup: SandboxCgroup, on_exceeded: Callable[[], None]) -> int:
+    def add(self, cgroup: SandboxCgroup, on_exceeded: Callable[[], None], before: dict[str, int] | None = None) -> int:
+        """Watch ``cgroup`` from ``before`` (a :meth:`SandboxCgroup.counters` reading; now when not given)."""
+        if before is None:
+            before = cgroup.counters()
         with self._lock:
             self._next += 1
-            self._watched[self._next] = (cgroup, cgroup.counters(), on_exceeded)
+            self._watched[self._next] = (cgroup, before, on_exceeded)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="cooperbench-pids-watch", daemon=True)
                 self._thread.start()

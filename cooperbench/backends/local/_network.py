@@ -2,21 +2,25 @@
 
 Each command is a fresh bubblewrap, so the namespace is held by a small process (``sh``
 blocked on a pipe from the harness: when the harness dies, the pipe closes and the holder
-exits) and commands join it with ``nsenter``. ``slirp4netns`` gives it outbound access
-through a user-mode TCP/IP stack: the sandbox's connections become the host's own ``connect()``
-calls, so they work wherever the host's network works, and nothing inside can listen on the
-host. It runs with ``--disable-host-loopback`` (its gateway never maps to the host's
-127.0.0.1), in its own sandbox with a seccomp filter, started in a mount namespace of its own
-whose mounts are private (see :meth:`SandboxNetwork._start_slirp`); every address of the host is made
-unreachable inside the namespace (unreachable routes the sandbox, without capabilities,
-cannot remove), so neither the host's loopback services nor services bound to the host's
-other addresses answer. The host's abstract unix sockets are per network namespace, so
-they are out of reach too.
+exits), and bubblewrap is started from inside it: the harness thread that starts a command
+joins the namespace (``setns``, which changes that thread only), forks, and returns to the
+host's namespace (:meth:`SandboxNetwork.entered`), so no ``nsenter`` runs per command.
+``slirp4netns`` gives it outbound access through a user-mode TCP/IP stack: the sandbox's
+connections become the host's own ``connect()`` calls, so they work wherever the host's network
+works, and nothing inside can listen on the host. It runs with ``--disable-host-loopback`` (its
+gateway never maps to the host's 127.0.0.1), in its own sandbox with a seccomp filter, started
+in a mount namespace of its own whose mounts are private (see :meth:`SandboxNetwork._start_slirp`);
+every address of the host is made unreachable inside the namespace (unreachable routes the
+sandbox, without capabilities, cannot remove), so neither the host's loopback services nor
+services bound to the host's other addresses answer. The host's abstract unix sockets are per
+network namespace, so they are out of reach too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import ipaddress
 import json
 import logging
@@ -26,6 +30,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -99,6 +104,39 @@ def _read_host_addresses() -> list[str]:
     return addresses
 
 
+CLONE_NEWNET = 0x40000000
+
+
+def _libc_setns(fd: int, nstype: int) -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    if libc.setns(fd, nstype) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+# os.setns is Python 3.12+; libc's setns otherwise.
+_setns: Callable[[int, int], None] = getattr(os, "setns", _libc_setns)
+
+
+@contextlib.contextmanager
+def joined(netns_fd: int) -> Iterator[None]:
+    """Run the block with the calling thread (only) in the network namespace ``netns_fd``.
+
+    A network namespace is a per-thread attribute: what the thread forks inside the block starts
+    in that namespace, the harness's other threads never leave the host's. The thread returns
+    to the namespace it was in even when the block raises.
+    """
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(netns_fd, CLONE_NEWNET)
+        try:
+            yield
+        finally:
+            _setns(own, CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
 def _find(tool: str) -> str:
     path = shutil.which(tool) or next((p for p in (f"/usr/bin/{tool}", f"/usr/sbin/{tool}") if os.path.exists(p)), None)
     if path is None:
@@ -122,8 +160,9 @@ class SandboxNetwork:
         self._closed = False
         self._slirp: subprocess.Popen[bytes] | None = None
         self._exit_w: int | None = None
-        unshare, slirp, nsenter = _find("unshare"), _find("slirp4netns"), _find("nsenter")
-        self._nsenter = nsenter
+        self._netns_fd: int | None = None
+        self._users = 0
+        unshare, slirp = _find("unshare"), _find("slirp4netns")
         try:
             self._holder = subprocess.Popen(
                 [unshare, "--net", "--", "sh", "-c", "read _", HOLDER_MARK, str(root)],
@@ -165,9 +204,34 @@ class SandboxNetwork:
     def netns(self) -> str:
         return f"/proc/{self._holder.pid}/ns/net"
 
-    def enter_argv(self) -> list[str]:
-        """The command prefix that runs a program inside the namespace."""
-        return [self._nsenter, f"--net={self.netns}", "--"]
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        """A block in which the calling thread is inside the namespace (see :func:`joined`).
+
+        Raises:
+            SandboxError: the network was closed.
+        """
+        with self._lock:
+            fd = self._netns_fd
+            if fd is None or self._closed:
+                raise SandboxError("the sandbox's network namespace is closed")
+            self._users += 1  # close() leaves the descriptor open until the last user is done
+        try:
+            with joined(fd):
+                yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                last = self._closed and self._users == 0
+            if last:
+                self._close_netns()
+
+    def _close_netns(self) -> None:
+        with self._lock:
+            fd, self._netns_fd = self._netns_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _wait_for_namespace(self) -> None:
         own = os.readlink("/proc/self/ns/net")
@@ -182,7 +246,12 @@ class SandboxNetwork:
                 )
             with contextlib.suppress(OSError):
                 if os.readlink(self.netns) != own:
-                    return
+                    # Held open, the namespace outlives a holder that dies early; closed in close().
+                    fd = os.open(self.netns, os.O_RDONLY | os.O_CLOEXEC)
+                    if os.readlink(f"/proc/self/fd/{fd}") != own:
+                        self._netns_fd = fd
+                        return
+                    os.close(fd)
             time.sleep(0.0005)
         raise SandboxError(f"the sandbox's network namespace did not appear within {_READY_TIMEOUT:g} s")
 
@@ -228,13 +297,12 @@ class SandboxNetwork:
 
     def _block_host_addresses(self) -> None:
         lines = [f"route add unreachable {addr}/32" for addr in dict.fromkeys([*_host_addresses(), SLIRP_GATEWAY])]
-        done = subprocess.run(
-            [*self.enter_argv(), "ip", "-batch", "-"],
-            input="\n".join(lines) + "\n",
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        with self.entered():
+            ip = subprocess.Popen(
+                ["ip", "-batch", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        _, stderr = ip.communicate("\n".join(lines) + "\n")
+        done = subprocess.CompletedProcess(ip.args, ip.returncode, "", stderr)
         if done.returncode != 0 and "File exists" not in done.stderr:
             raise SandboxError(f"cannot block the host's addresses in the sandbox's network: {done.stderr.strip()}")
 
@@ -244,6 +312,9 @@ class SandboxNetwork:
             if self._closed:
                 return
             self._closed = True
+            users = self._users
+        if users == 0:
+            self._close_netns()
         for fd in (self._exit_w, self._ready_r):
             if fd is not None:
                 with contextlib.suppress(OSError):

@@ -74,8 +74,8 @@ class LocalSandbox:
             _bwrap.Bind(root / "tmp", "/tmp"),
             *mounts,
         )
-        self._prefix = network.enter_argv() if network is not None else []
-        self._cgroups = tuple(dict.fromkeys(cgroup.dirs.values()))
+        self._enter = network.entered if network is not None else None
+        self._place = cgroup.place if cgroup.dirs else None
         if path_prefix is None:  # a template without environment metadata
             path_prefix = (VENV_BIN, TASK_BIN) if python else (TASK_BIN,)
         self._env = _bwrap.sandbox_env(home=HOME, path_prefix=list(path_prefix))
@@ -104,7 +104,11 @@ class LocalSandbox:
             raise SandboxError(f"sandbox {self.id}: empty command")
         before = self._cgroup.counters()
         done = self._run(
-            argv, timeout=timeout if timeout is not None else self._default_timeout, env=env, cwd=cwd or REPO_DIR
+            argv,
+            timeout=timeout if timeout is not None else self._default_timeout,
+            env=env,
+            cwd=cwd or REPO_DIR,
+            before=before,
         )
         output = done.stdout.decode("utf-8", errors="replace")
         limit = done.limit or self._cgroup.exceeded(before)
@@ -176,6 +180,7 @@ class LocalSandbox:
         env: dict[str, str] | None = None,
         stdin: bytes | None = None,
         merge_stderr: bool = True,
+        before: dict[str, int] | None = None,
     ) -> _bwrap.Completed:
         if self._closed or not self.root.is_dir():
             raise SandboxError(f"sandbox {self.id} is gone ({self.root} was cleaned up); create a new sandbox")
@@ -186,7 +191,6 @@ class LocalSandbox:
             cwd=cwd,
             view=self._view,
             unshare_net=self._network is None and not self._share_host_net,
-            prefix=self._prefix,
         )
         started: list[subprocess.Popen[bytes]] = []
         watches: dict[subprocess.Popen[bytes], int] = {}
@@ -196,7 +200,7 @@ class LocalSandbox:
             started.append(proc)
             self._track(proc)
             if watch_pids:
-                watches[proc] = PIDS_WATCH.add(self._cgroup, lambda: self._end_over_limit(proc))
+                watches[proc] = PIDS_WATCH.add(self._cgroup, lambda: self._end_over_limit(proc), before)
 
         def end(proc: subprocess.Popen[bytes]) -> None:
             if proc in watches:
@@ -211,8 +215,8 @@ class LocalSandbox:
             merge_stderr=merge_stderr,
             on_start=start,
             on_end=end,
-            cgroups=self._cgroups,
-            bwrap_at=len(self._prefix),
+            place=self._place,
+            enter=self._enter,
         )
         if self._closed or not self.root.is_dir():
             raise SandboxError(f"sandbox {self.id} was cleaned up while a command ran in it")
