@@ -146,7 +146,9 @@ subprocess.run(["mount", "-t", "tmpfs", "cb-child", str(child)], check=True)
 net = SandboxNetwork(shared)
 try:
     net.wait_ready()
-    links = subprocess.run([*net.enter_argv(), "ip", "-br", "link"], capture_output=True, text=True).stdout
+    with net.entered():
+        ip = subprocess.Popen(["ip", "-br", "link"], stdout=subprocess.PIPE, text=True)
+    links = ip.communicate()[0]
     print("tap0" in links, os.path.ismount(child))
 finally:
     net.close()
