@@ -64,7 +64,7 @@ def new_key() -> str:
 
 
 def cooperbench_run(
-    tmp_path: Path, server_url: str, key: str, *args: str, cache: Path | None = None
+    tmp_path: Path, server_url: str, key: str, *args: str, cache: Path | None = None, extra_config: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """``cooperbench run --agent claude_code`` on textkit task 1, features 1 and 3, against the test server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COOPERBENCH_", "ANTHROPIC_"))}
@@ -75,7 +75,7 @@ def cooperbench_run(
     config = tmp_path / "claude.yaml"
     config.write_text(
         f"model:\n  base_url: {server_url}\n  max_retries: 2\n  request_timeout: 60\n"
-        "agent:\n  max_turns: 20\n  timeout: 240\n"
+        "agent:\n  max_turns: 20\n  timeout: 240\n" + extra_config
     )
     cli = str(Path(sys.executable).with_name("cooperbench"))
     return subprocess.run(

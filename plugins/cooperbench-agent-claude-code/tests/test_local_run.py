@@ -9,10 +9,10 @@ from claude_code_helpers import USAGE, coop_script, cooperbench_run, files_conta
 from cooperbench.testing.llm_server import LLMTestServer
 
 
-def test_coop_and_solo_runs_on_local_message_apply_gold_patches_and_pass(tmp_path: Path, api_key: str):
+def test_coop_with_git_and_solo_on_local_message_apply_gold_patches_and_pass(tmp_path: Path, api_key: str):
     proof = f"cb-outside-{tmp_path.name}"
     with LLMTestServer(coop_script(proof), usage=USAGE, api_key=api_key) as server:
-        proc = cooperbench_run(tmp_path, server.url, api_key, "--setting", "coop", "-n", "cc-coop")
+        proc = cooperbench_run(tmp_path, server.url, api_key, "--setting", "coop", "--git", "-n", "cc-coop")
         requests = list(server.requests)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -40,6 +40,9 @@ def test_coop_and_solo_runs_on_local_message_apply_gold_patches_and_pass(tmp_pat
     results = tool_results(requests)
     assert "[Message from agent2]: agent2 here: I implement feature 3" in results
     assert "[Message from agent1]: agent1 here: I implement feature 1" in results
+    # with --git the team remote is set up and explained after Claude Code's own system prompt
+    system = next(r for r in requests if r.route == "agent2").text_of("system")[0]
+    assert "You are agent2" in system and "team" in system and system.index("You are agent2") > 1000
     # the 429 was retried: agent1's first turn was asked twice
     agent1 = [r for r in requests if r.route == "agent1"]
     assert [r.reply_index for r in agent1][:2] == [0, 1]
