@@ -26,6 +26,7 @@ cooperbench-agent-miniswe|cooperbench-agent-miniswe|agent:mini_swe_agent|3.10
 cooperbench-agent-example|plugins/cooperbench-agent-example|agent:example|3.10
 cooperbench-agent-openhands|plugins/cooperbench-agent-openhands|agent:openhands|3.12
 cooperbench-agent-claude-code|plugins/cooperbench-agent-claude-code|agent:claude_code|3.10
+cooperbench-agent-codex|plugins/cooperbench-agent-codex|agent:codex|3.10
 "
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cooperbench-standalone.XXXXXX")"

@@ -535,6 +535,11 @@ def _make_handler(server: LLMTestServer) -> type[BaseHTTPRequestHandler]:
                 return
             if not self._authorized():
                 return
+            from cooperbench.testing import responses_api  # the OpenAI Responses API, in its own module
+
+            if responses_api.handles(request.path):
+                responses_api.answer(server, self, request)
+                return
             if not request.path.rstrip("/").endswith("/chat/completions"):
                 self._send_reply(error(404, f"no such endpoint: POST {request.path}", type="invalid_request_error"))
                 return
