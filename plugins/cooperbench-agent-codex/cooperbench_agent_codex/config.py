@@ -28,7 +28,7 @@ __all__ = [
     "parse_config",
 ]
 
-HARNESS_SECTIONS = frozenset({"backend", "task", "run"})
+HARNESS_SECTIONS = frozenset({"backend", "backend_options", "task", "run"})
 """Sections the harness fills in; this agent does not read them."""
 
 
