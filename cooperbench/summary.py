@@ -96,7 +96,8 @@ def summarize(run_dir: str | Path, *, extra: dict[str, Any] | None = None) -> di
         if outcome != "pending_eval":
             final.append(outcome)
         result = read_json(pdir / RESULT_FILE)
-        pair_totals = result.get("totals") if isinstance(result, dict) else None
+        # `spent`: every attempt at the pair (timeouts, infra and agent errors, interrupted tries)
+        pair_totals = (result.get("spent") or result.get("totals")) if isinstance(result, dict) else None
         if isinstance(pair_totals, dict):
             have_totals = True
             totals["cost"] += float(pair_totals.get("cost") or 0.0)

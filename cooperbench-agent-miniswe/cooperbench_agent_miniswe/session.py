@@ -72,6 +72,41 @@ def _status(info: dict[str, Any], agent: CooperbenchAgent) -> tuple[str, str | N
     )
 
 
+def _attach_partial(
+    exc: BaseException,
+    env: SandboxEnvironment,
+    base: str,
+    agent: CooperbenchAgent,
+    model: Any,
+    adapter: SandboxAdapter,
+    traj_path: Path | None,
+) -> None:
+    """Save the trajectory and hand the harness what the agent did and spent before ``exc`` (``exc.partial_result``).
+
+    The provider billed the calls that were answered; the working tree is taken while the
+    sandbox still answers (after a timeout the harness destroyed it and took the diff itself).
+    """
+    error = f"{type(exc).__name__}: {exc}"
+    patch = ""
+    with contextlib.suppress(Exception):
+        patch = working_tree_patch(env, base)
+    agent.save(traj_path, {"info": {"cooperbench": {"status": "Error", "error": error, "patch": patch}}})
+    stats = model.stats
+    exc.partial_result = AgentResult(  # type: ignore[attr-defined]
+        status="Error",
+        patch=patch,
+        cost=agent.cost,
+        steps=stats.calls,  # answered calls: a call that failed every retry was not a step
+        messages=agent.messages,
+        error=error,
+        input_tokens=stats.input_tokens,
+        output_tokens=stats.output_tokens,
+        cache_read_tokens=stats.cache_read_tokens,
+        cache_write_tokens=stats.cache_write_tokens,
+        sent_messages=adapter.sent_messages,
+    )
+
+
 def run_agent(
     task: str,
     image: str,
@@ -166,16 +201,12 @@ def run_agent(
             status, error = _status(info, agent)
         except (InfraError, ConfigError) as exc:
             log.exception("%s stopped by an infrastructure or configuration failure", agent_id)
-            agent.save(
-                traj_path, {"info": {"cooperbench": {"status": "Error", "error": f"{type(exc).__name__}: {exc}"}}}
-            )
+            _attach_partial(exc, env, base, agent, model, adapter, traj_path)
             raise
         except Exception as exc:  # the agent's own failure is a result, not a crash of the harness
             if exception_outcome(exc) is Outcome.INFRA_ERROR:  # a reset connection, a network timeout
                 log.exception("%s stopped by a network or provider failure", agent_id)
-                agent.save(
-                    traj_path, {"info": {"cooperbench": {"status": "Error", "error": f"{type(exc).__name__}: {exc}"}}}
-                )
+                _attach_partial(exc, env, base, agent, model, adapter, traj_path)
                 raise
             log.exception("%s failed", agent_id)
             status, error = "Error", f"{type(exc).__name__}: {exc}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +23,19 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)  # identity semantics: trackers live in sets
 class SandboxTracker:
-    """The sandboxes one agent (or one evaluation) created, so they can be cleaned up from outside."""
+    """The sandboxes one agent (or one evaluation) created, so they can be cleaned up from outside.
+
+    Attributes:
+        before_cleanup: called once, with the live sandboxes, before the first :meth:`cleanup`
+            destroys them (the runner takes a hung or interrupted agent's working tree there);
+            whatever it raises is ignored. A concurrent :meth:`cleanup` waits for it.
+    """
 
     sandboxes: list[Sandbox] = field(default_factory=list)
     closed: bool = False
+    before_cleanup: Callable[[list[Sandbox]], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cleanup_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, sandbox: Sandbox) -> None:
         with self._lock:
@@ -37,11 +45,16 @@ class SandboxTracker:
             sandbox.cleanup()
 
     def cleanup(self) -> None:
-        with self._lock:
-            self.closed = True
-            sandboxes = list(self.sandboxes)
-        for sandbox in sandboxes:
-            sandbox.cleanup()
+        with self._cleanup_lock:
+            with self._lock:
+                first, self.closed = not self.closed, True
+                sandboxes = list(self.sandboxes)
+            hook, self.before_cleanup = self.before_cleanup, None
+            if first and hook is not None and sandboxes:
+                with contextlib.suppress(Exception):
+                    hook(sandboxes)
+            for sandbox in sandboxes:
+                sandbox.cleanup()
 
 
 @dataclass

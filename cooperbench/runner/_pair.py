@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import functools
 import threading
 import time
 import traceback
@@ -14,10 +16,11 @@ from cooperbench.agents import AgentResult
 from cooperbench.backends import Backend, GitServer, RunLabels
 from cooperbench.backends._context import ActiveRun, SandboxTracker, bind_run, track_sandboxes
 from cooperbench.dataset import Pair
-from cooperbench.errors import InfraError
+from cooperbench.errors import CooperBenchError, InfraError
 from cooperbench.io import write_bytes_atomic, write_json_atomic
 from cooperbench.outcomes import exception_outcome
 from cooperbench.patches import patch_bytes
+from cooperbench.runner._attempts import archive_patches, load_attempts, record_attempt, rescue_patch, spent
 from cooperbench.runner._options import RunOptions
 from cooperbench.runner._paths import agent_ids, pair_dir
 from cooperbench.summary import RESULT_FILE
@@ -79,6 +82,9 @@ class _AgentRun:
     traceback: str | None = None
     started: float = 0.0
     duration: float = 0.0
+    finished: bool = False  # run() returned or raised: whatever it left is its own
+    partial: AgentResult | None = None  # what an agent that raised had done and spent (``exc.partial_result``)
+    rescued: str = ""  # the working tree of an agent that never returned, taken before its sandbox went
 
 
 def _task_text(pair: Pair, features: list[int]) -> str:
@@ -110,6 +116,10 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
         else {a: [f] for a, f in zip(ids, pair.features, strict=True)}
     )
     runs = [_AgentRun(a, features_of[a]) for a in ids]
+    number = len(load_attempts(out_dir)) + 1  # this try's place in attempts.json
+    archive_patches(out_dir, number - 1)  # an earlier try's work is kept, not overwritten
+    for run in runs:
+        run.tracker.before_cleanup = functools.partial(_rescue_work, pair, run, out_dir, number)
     coop = opts.setting == "coop"
     started = time.time()
 
@@ -175,6 +185,9 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
                 ctx.git_servers.discard(git_server)
         if messaging is not None:
             messaging.close()  # deletes the pair's messages and credentials; the ledger is saved already
+        if ctx.stop.is_set():  # interrupted: what each agent spent and left is recorded; not marked done
+            with contextlib.suppress(OSError, CooperBenchError):
+                _record_interrupted(ctx, out_dir, runs, started, attempt)
 
     return _write_pair(ctx, pair, out_dir, runs, conversation, started, attempt, repeat)
 
@@ -300,11 +313,15 @@ def _agent_main(ctx: RunContext, active: ActiveRun, run: _AgentRun, kwargs: dict
                 raise TypeError(f"{ctx.runner_cls.__name__}.run returned {type(result).__name__}, not AgentResult")
             run.result = result
         except BaseException as exc:  # an agent's failure is a result, never the harness's crash
+            partial = getattr(exc, "partial_result", None)  # what it did and spent before it failed
+            if isinstance(partial, AgentResult):
+                run.partial = partial
             # A timed-out agent fails because its sandbox was taken away: keep "timeout".
             if run.error_kind is None:
                 run.error_kind = exception_outcome(exc).value  # a provider timeout is infra, a bug is the agent's
                 run.error, run.traceback = f"{type(exc).__name__}: {exc}", traceback.format_exc()
         finally:
+            run.finished = True
             if run.error_kind != "timeout":
                 run.duration = time.monotonic() - run.started
             if messaging is not None:  # teammates waiting for this agent stop waiting now
@@ -359,9 +376,8 @@ def _write_pair(
     totals: dict[str, Any] = {"cost": 0.0, "steps": 0, **dict.fromkeys(TOKEN_FIELDS, 0)}
     for run in runs:
         res = run.result if run.error_kind is None else None
-        patch = res.patch if res is not None else ""
-        if run.result is not None and run.error_kind == "timeout":
-            patch = run.result.patch  # finished during the grace period: keep its work
+        spend = run.result or run.partial  # what the provider billed, however the agent ended
+        patch = _patch_of(run)
         data = patch_bytes(patch)  # lossless: a patch that is not UTF-8 is written byte for byte
         write_bytes_atomic(
             out_dir / f"{run.agent_id}.patch", data if not data or data.endswith(b"\n") else data + b"\n"
@@ -378,7 +394,9 @@ def _write_pair(
             "patch_bytes": len(data),
         }
         for key in ("cost", "steps", "sent_messages", *TOKEN_FIELDS):
-            record[key] = getattr(res, key) if res is not None else 0
+            record[key] = getattr(spend, key) if spend is not None else 0
+        if run.rescued and patch is run.rescued:
+            record["patch_source"] = "rescued"  # taken from the sandbox: the agent never returned one
         for key in ("cost", "steps", *TOKEN_FIELDS):
             totals[key] += record[key]
         if res is not None and res.status.lower() == "error" and run.error_kind is None:
@@ -410,8 +428,95 @@ def _write_pair(
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.time() - started, 3),
     }
+    history = record_attempt(out_dir, _attempt_entry(ctx, runs, agents, result, attempt))
+    result["attempts"] = history
+    result["spent"] = spent(history)  # every attempt's cost: what summary.json counts
     write_json_atomic(out_dir / RESULT_FILE, result)
     return result
+
+
+def _patch_of(run: _AgentRun) -> str:
+    """The agent's patch: its own when it returned one, else what it left (partial or rescued)."""
+    if run.error_kind == "timeout" and run.rescued:
+        return run.rescued  # newer than anything it returns once its sandbox is gone
+    if run.result is not None and run.error_kind in (None, "timeout"):
+        return run.result.patch  # a timed-out agent that finished during the grace period: its work
+    if run.partial is not None and run.partial.patch:
+        return run.partial.patch
+    return run.rescued
+
+
+def _rescue_work(pair: Pair, run: _AgentRun, out_dir: Path, number: int, sandboxes: list[Any]) -> None:
+    """Before a hung or interrupted agent's sandboxes are destroyed, save its working tree as its patch."""
+    if run.finished:
+        return
+    patch = rescue_patch(sandboxes, pair.task)
+    if not patch:
+        return
+    run.rescued = patch
+    data = patch_bytes(patch)
+    write_bytes_atomic(out_dir / f"{run.agent_id}.patch", data)
+    # Also under the attempt's own folder: an interrupted try leaves no result.json, the next try
+    # starts in this folder, and this work must survive it.
+    (out_dir / "attempts" / str(number)).mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out_dir / "attempts" / str(number) / f"{run.agent_id}.patch", data)
+
+
+def _agent_spend(run: _AgentRun) -> dict[str, Any]:
+    spend = run.result or run.partial
+    return {k: (getattr(spend, k) if spend is not None else 0) for k in ("cost", "steps", *TOKEN_FIELDS)}
+
+
+def _attempt_entry(
+    ctx: RunContext, runs: list[_AgentRun], agents: dict[str, Any], result: dict[str, Any], attempt: int
+) -> dict[str, Any]:
+    return {
+        "attempt": attempt,
+        "run_id": ctx.labels.run_id,
+        "outcome": result["outcome"],
+        "error": result["error"],
+        "started_at": result["started_at"],
+        "finished_at": result["finished_at"],
+        "duration_s": result["duration_s"],
+        "agents": {
+            run.agent_id: {
+                "status": agents[run.agent_id]["status"],
+                "error_kind": run.error_kind,
+                "patch_bytes": agents[run.agent_id]["patch_bytes"],
+                **_agent_spend(run),
+            }
+            for run in runs
+        },
+        "totals": result["totals"],
+    }
+
+
+def _record_interrupted(ctx: RunContext, out_dir: Path, runs: list[_AgentRun], started: float, attempt: int) -> None:
+    """An interrupted try in attempts.json: what its agents spent (when they returned in time) and left."""
+    per_agent = {run.agent_id: _agent_spend(run) for run in runs}
+    totals = {k: sum(a[k] for a in per_agent.values()) for k in ("cost", "steps", *TOKEN_FIELDS)}
+    record_attempt(
+        out_dir,
+        {
+            "attempt": attempt,
+            "run_id": ctx.labels.run_id,
+            "outcome": "interrupted",
+            "error": "the run was interrupted while this pair was in progress",
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "duration_s": round(time.time() - started, 3),
+            "agents": {
+                run.agent_id: {
+                    "status": "Interrupted",
+                    "error_kind": None,
+                    "patch_bytes": len(patch_bytes(_patch_of(run))),
+                    **per_agent[run.agent_id],
+                }
+                for run in runs
+            },
+            "totals": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in totals.items()},
+        },
+    )
 
 
 def _append_harness_log(path: Path, run: _AgentRun, record: dict[str, Any]) -> None:
