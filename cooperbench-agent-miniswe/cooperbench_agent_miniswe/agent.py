@@ -35,6 +35,7 @@ class CooperbenchAgent(DefaultAgent):
         settings: the validated configuration.
         log: the agent's logger.
         comm: the messaging connector, or ``None``.
+        team: the agent's ``cooperbench.team.TeamClient`` in a team run, else ``None``.
         threshold: context size in tokens that triggers compaction.
         summary_prompt: the system prompt of the summary call.
         **kwargs: mini-swe-agent ``AgentConfig`` fields (templates, limits, ``output_path``).
@@ -53,12 +54,14 @@ class CooperbenchAgent(DefaultAgent):
         comm: Messenger | None,
         threshold: int,
         summary_prompt: str,
+        team: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, env, **kwargs)
         self.settings = settings
         self.log = log
         self.comm = comm
+        self.team = team
         self.threshold = threshold
         self.summary_prompt = summary_prompt
         self.compactions = 0
@@ -70,6 +73,9 @@ class CooperbenchAgent(DefaultAgent):
     def query(self) -> dict[str, Any]:
         step = self.n_calls + 1
         self.log.info("--- step %d ---", step)
+        if self.team is not None:
+            self.team.set_step(step)
+            self._show_tasks()
         if self.comm is not None:
             self.comm.set_step(step)  # type: ignore[attr-defined]
             self._show_incoming()
@@ -83,6 +89,13 @@ class CooperbenchAgent(DefaultAgent):
                 raise
             self.n_calls -= 1  # the rejected call gave nothing; the retry is the step
             return super().query()
+
+    def _show_tasks(self) -> None:
+        """The team's task list, when it changed since the model last saw it (team runs with auto-refresh)."""
+        text = self.team.refresh()
+        if text:
+            self.log.info("task list shown:\n%s", text)
+            self.add_messages(self.model.format_message(role="user", content=text, extra={"interrupt_type": "tasks"}))
 
     def _show_incoming(self) -> None:
         assert self.comm is not None

@@ -61,6 +61,9 @@ class MiniSweAgentRunner:
         config: dict[str, Any] | None = None,
         agent_config: str | None = None,
         log_dir: str | None = None,
+        team_role: str | None = None,
+        team: Any = None,
+        messaging_endpoint: Any = None,
     ) -> AgentResult:
         """Run mini-swe-agent on ``task`` in a sandbox of ``image``.
 
@@ -82,6 +85,12 @@ class MiniSweAgentRunner:
             config: the configuration dict.
             agent_config: path of the ``--agent-config`` YAML file.
             log_dir: where ``<agent_id>.log`` and ``<agent_id>_traj.json`` go.
+            team_role: ``lead`` or ``member`` in a ``team`` run (the prompt says so).
+            team: the agent's :class:`cooperbench.team.TeamClient` in a ``team`` run: the prompt
+                explains the task list, scratchpad and requests (``coop-msg`` in the sandbox), and
+                the task list is shown before each step when it changed (unless ``--team-no-auto-refresh``).
+            messaging_endpoint: the agent's in-sandbox messaging endpoint (team runs); its
+                connector is the one the agent uses, so the ledger has one step count per agent.
 
         Returns:
             The result: ``Submitted``, ``LimitsExceeded``, ``TimeExceeded``, or ``Error``
@@ -107,4 +116,7 @@ class MiniSweAgentRunner:
             messaging_enabled=messaging_enabled,
             settings=settings,
             log_dir=log_dir,
+            team_role=team_role,
+            team=team,
+            messaging_endpoint=messaging_endpoint,
         )

@@ -120,6 +120,9 @@ def run_agent(
     messaging_enabled: bool,
     settings: Settings,
     log_dir: str | None,
+    team_role: str | None = None,
+    team: Any = None,
+    messaging_endpoint: Any = None,
 ) -> AgentResult:
     """Run mini-swe-agent on ``task`` in a sandbox of ``image`` (see ``MiniSweAgentRunner.run``).
 
@@ -130,10 +133,10 @@ def run_agent(
     from cooperbench.messaging import MessagingConnector
 
     prompts = load_prompts()
-    team = list(agents or [agent_id])
-    if agent_id not in team:
-        team.insert(0, agent_id)
-    teammates = [a for a in team if a != agent_id]
+    members = list(agents or [agent_id])
+    if agent_id not in members:
+        members.insert(0, agent_id)
+    teammates = [a for a in members if a != agent_id]
     traj_path = Path(log_dir) / f"{agent_id}_traj.json" if log_dir else None
     with agent_log(log_dir, agent_id) as log, contextlib.ExitStack() as stack:
         log.info("%s starts: model %s, image %s, teammates %s", agent_id, model_name, image, teammates or "none")
@@ -141,14 +144,22 @@ def run_agent(
         stack.callback(env.cleanup)
         base = base_commit(env)
         comm = None
-        if messaging_enabled and comm_url and teammates:
-            comm = MessagingConnector(agent_id, team, comm_url)
+        if messaging_enabled and messaging_endpoint is not None and teammates:
+            comm = messaging_endpoint.connector  # the endpoint's: `coop-msg` in the sandbox counts the same steps
+        elif messaging_enabled and comm_url and teammates:
+            comm = MessagingConnector(agent_id, members, comm_url)
             stack.callback(comm.close)
+        team_text = ""
+        if team is not None:
+            from cooperbench.team import team_instructions
+
+            team_text = team_instructions(team.info())
+            log.info("team run: %s is the %s", agent_id, team_role or team.role)
         git_instructions = ""
         if git_enabled and git_server_url:
             from cooperbench.agents.mini_swe_agent.connectors import GitConnector
 
-            git = GitConnector(agent_id, team, git_server_url)
+            git = GitConnector(agent_id, members, git_server_url)
             git.setup(env)
             git_instructions = git.instructions()
             log.info("git remote `team` set up (%s)", git_server_url)
@@ -173,6 +184,7 @@ def run_agent(
             settings=settings,
             log=log,
             comm=comm,
+            team=team,
             threshold=cfg.compaction_threshold or default_threshold(model_name),
             summary_prompt=prompts["summary_prompt"],
             system_template=cfg.system_prompt or prompts["system_template"],
@@ -188,8 +200,10 @@ def run_agent(
             info = agent.run(
                 task,
                 agent_id=agent_id,
-                agents=team,
+                agents=members,
                 teammates=teammates,
+                team_role=team_role or "",
+                team_instructions=team_text,
                 coop=bool(teammates),
                 messaging_enabled=comm is not None,
                 git_enabled=bool(git_instructions),

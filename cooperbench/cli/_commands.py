@@ -91,7 +91,12 @@ def run_command(
     ] = None,
     concurrency: ConcurrencyOpt = 20,
     setting: Annotated[
-        str, typer.Option("--setting", help="coop (two agents) or solo (one agent, both features).")
+        str,
+        typer.Option(
+            "--setting",
+            help="coop (one agent per feature), solo (one agent, every feature) or team (coop with agent1 as lead, "
+            "a task list, a shared scratchpad and typed requests; docs/team.md).",
+        ),
     ] = "coop",
     backend: BackendOpt = None,
     redis: Annotated[
@@ -131,8 +136,23 @@ def run_command(
         ),
     ] = 1,
     policy: PolicyOpt = None,
+    team_no_task_list: Annotated[
+        bool, typer.Option("--team-no-task-list", help="Team setting without its shared task list.")
+    ] = False,
+    team_no_scratchpad: Annotated[
+        bool, typer.Option("--team-no-scratchpad", help="Team setting without the shared /workspace/shared folder.")
+    ] = False,
+    team_no_protocol: Annotated[
+        bool, typer.Option("--team-no-protocol", help="Team setting without typed requests and responses.")
+    ] = False,
+    team_no_auto_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--team-no-auto-refresh", help="Team setting: agents are not shown the task list before each step."
+        ),
+    ] = False,
 ) -> None:
-    """Run agents on pairs of features (coop or solo), then evaluate them.
+    """Run agents on pairs of features (coop, solo or team), then evaluate them.
 
     Running the same command again resumes: pairs with a result are kept, pairs without one
     (an infrastructure error, of the agents or of the evaluation) are run again.
@@ -144,8 +164,14 @@ def run_command(
     """
     from cooperbench.runner import run
 
-    if setting not in ("coop", "solo"):
-        raise fail(f"--setting must be coop or solo, got {setting!r}")
+    if setting not in ("coop", "solo", "team"):
+        raise fail(f"--setting must be coop, solo or team, got {setting!r}")
+    team_off = {
+        "task_list": team_no_task_list,
+        "scratchpad": team_no_scratchpad,
+        "protocol": team_no_protocol,
+        "auto_refresh": team_no_auto_refresh,
+    }
     try:
         summary = run(
             run_name=name,
@@ -172,6 +198,7 @@ def run_command(
             attempts=attempts,
             repeats=repeats,
             policy=policy,
+            team_features={k: not off for k, off in team_off.items()} if any(team_off.values()) else None,
             _return_summary=True,
         )
     except CooperBenchError as exc:

@@ -139,8 +139,8 @@ class MergeEvaluator:
         timings: dict[str, float] = {}
         sandbox: Sandbox | None = None
         try:
-            if setting not in ("coop", "solo"):
-                raise ConfigError(f"setting must be coop or solo, got {setting!r} for {pair.key}")
+            if setting not in ("coop", "solo", "team"):  # a team's patches are graded as coop's
+                raise ConfigError(f"setting must be coop, solo or team, got {setting!r} for {pair.key}")
             files = task_inputs(pair.task, features)
             prepared_patches = {a: prepare_patch(patches.get(a), self.scoring.test_path) for a in agents}
             for agent, text in prepared_patches.items():

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["PairDir", "TrackingBackend", "discover_pair_dirs", "evaluate"]
 
 _PAIR_DIR = re.compile(r"^f\d+(?:_f\d+)+$")
-_SETTINGS = ("coop", "solo")
+_SETTINGS = ("coop", "solo", "team")
 
 
 @dataclass(frozen=True)

@@ -416,6 +416,30 @@ class BusBase:
         self._store(messages)
         return messages
 
+    def record(
+        self, sender: str, text: str, *, event: dict[str, Any], step: int | None = None, kind: str = "task"
+    ) -> Message:
+        """Add an entry nobody receives to the ledger (the team's task-list events; harness side only).
+
+        Raises:
+            MessagingUsageError: the bus holds an agent's credentials.
+            MessagingError: the transport failed.
+        """
+        if self.identity is not None:
+            raise MessagingUsageError(f"refused: {self.identity}'s credentials cannot write the ledger's records")
+        message = Message(
+            id=self._allocate_ids(1),
+            sender=sender,
+            recipient=None,
+            text=text,
+            sent_at=time.time(),
+            sender_step=step,
+            kind=kind,
+            event=dict(event),
+        )
+        self._store([message])
+        return message
+
     # -- presence --------------------------------------------------------------------------
 
     def statuses(self, agents: Sequence[str] = ()) -> dict[str, dict[str, Any]]:

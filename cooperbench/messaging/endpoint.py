@@ -39,6 +39,7 @@ import shutil
 import socketserver
 import tempfile
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
@@ -46,9 +47,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from cooperbench.messaging.base import BusBase, MessagingError, MessagingUsageError
+from cooperbench.team._tasks import TaskListError
 
 if TYPE_CHECKING:
     from cooperbench.messaging.connector import MessagingConnector
+    from cooperbench.team import TeamClient
 
 __all__ = [
     "COMMAND_NAME",
@@ -56,6 +59,7 @@ __all__ = [
     "SANDBOX_DIR",
     "SANDBOX_SOCKET",
     "SOCKET_NAME",
+    "TASK_COMMAND_NAME",
     "MessagingEndpoint",
     "format_messages",
 ]
@@ -63,6 +67,7 @@ __all__ = [
 SANDBOX_DIR = "/run/cooperbench/messaging"
 SOCKET_NAME = "messaging.sock"
 COMMAND_NAME = "coop-msg"
+TASK_COMMAND_NAME = "coop-task"  # ``coop-msg task ...`` (team runs)
 SANDBOX_SOCKET = f"{SANDBOX_DIR}/{SOCKET_NAME}"
 SANDBOX_COMMAND = f"{SANDBOX_DIR}/{COMMAND_NAME}"
 MAX_BODY_BYTES = 1 << 20
@@ -115,14 +120,17 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         text_format = query.get("format") == "text"
-        routes = {
+        routes: dict[str, tuple[str, Callable[[dict[str, str]], tuple[dict[str, Any], str]]]] = {
             "/v1/whoami": ("GET", self._whoami),
             "/v1/send": ("POST", self._send),
             "/v1/receive": ("GET", self._receive),
             "/v1/peek": ("GET", self._peek),
             "/v1/peers": ("GET", self._peers),
         }
-        route = routes.get(url.path.rstrip("/"))
+        path = url.path.rstrip("/")
+        route = routes.get(path)
+        if route is None and (path == "/v1/team" or path.startswith(("/v1/tasks", "/v1/request", "/v1/respond"))):
+            route = ("POST" if method == "POST" else "GET", lambda q: self._team(method, path, q))
         try:
             if route is None:
                 raise _HttpError(404, f"no such endpoint {url.path}; see `coop-msg --help`")
@@ -133,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, data, text, text_format)
         except _HttpError as exc:
             self._reply(exc.status, {"error": exc.message}, f"coop-msg: {exc.message}", text_format)
-        except MessagingUsageError as exc:
+        except (MessagingUsageError, TaskListError) as exc:
             self._reply(400, {"error": str(exc)}, f"coop-msg: {exc}", text_format)
         except MessagingError as exc:
             self._reply(503, {"error": str(exc)}, f"coop-msg: messaging failed: {exc}", text_format)
@@ -228,6 +236,14 @@ class _Handler(BaseHTTPRequestHandler):
             return f"No reply: {', '.join(gone)} {'has' if len(gone) == 1 else 'have'} already finished."
         return f"No reply within {wait:g} seconds."
 
+    def _team(self, method: str, path: str, query: dict[str, str]) -> tuple[dict[str, Any], str]:
+        from cooperbench.messaging._team_routes import answer
+
+        team = self.server.endpoint.team
+        if team is None:
+            raise _HttpError(404, "this run has no team (the team setting is off)")
+        return answer(team, method, path, query, self._body if method == "POST" else (lambda: ""), self._wait(query))
+
     def _peek(self, query: dict[str, str]) -> tuple[dict[str, Any], str]:
         pending = self._comm.peek()
         return {"pending": pending}, f"{pending} message{'s' if pending != 1 else ''} waiting."
@@ -263,8 +279,11 @@ class MessagingEndpoint:
         socket_path: the socket on the host.
     """
 
-    def __init__(self, connector: MessagingConnector, directory: str | Path | None = None) -> None:
+    def __init__(
+        self, connector: MessagingConnector, directory: str | Path | None = None, *, team: TeamClient | None = None
+    ) -> None:
         self.connector = connector
+        self.team = team
         self._own_directory = directory is None
         self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="cbmsg-"))
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -272,9 +291,10 @@ class MessagingEndpoint:
         self.socket_path = self.directory / SOCKET_NAME
         self.command_path = self.directory / COMMAND_NAME
         self.socket_path.unlink(missing_ok=True)
-        command = resources.files("cooperbench.messaging").joinpath(COMMAND_NAME).read_bytes()
-        self.command_path.write_bytes(command)
-        os.chmod(self.command_path, 0o755)
+        for name in (COMMAND_NAME, TASK_COMMAND_NAME):
+            script = resources.files("cooperbench.messaging").joinpath(name).read_bytes()
+            (self.directory / name).write_bytes(script)
+            os.chmod(self.directory / name, 0o755)
         self._server = _Server(str(self.socket_path), _Handler)
         self._server.endpoint = self
         os.chmod(self.socket_path, 0o666)  # a container's user may differ from the harness's

@@ -14,6 +14,7 @@ from cooperbench.errors import ConfigError
 from cooperbench.messaging._url import redact as redact_url
 from cooperbench.messaging.faults import MessageFaults
 from cooperbench.settings import load_yaml_mapping
+from cooperbench.team import TeamFeatures
 
 CONFIG_SECTIONS = ("backend", "agent", "model", "environment")
 
@@ -46,6 +47,7 @@ class RunOptions:
     messaging_faults: MessageFaults | None = None
     image_prefix: str = "akhatua/cooperbench-"
     policy: str = "upstream"  # the scoring policy of the run's evaluations (cooperbench.evaluation.policy)
+    team: TeamFeatures | None = None  # the team setting's pieces (setting "team" only)
 
     def describe(self) -> dict[str, Any]:
         """The options as recorded in ``config.json``."""
@@ -74,6 +76,7 @@ class RunOptions:
             "attempts": self.attempts,
             "repeats": self.repeats,
             "policy": self.policy,
+            "team_features": self.team.as_dict() if self.team is not None else None,
         }
 
 
@@ -134,6 +137,7 @@ def generate_run_name(
     config: dict[str, Any],
     messaging_faults: MessageFaults | None = None,
     policy: str = "upstream",
+    team: TeamFeatures | None = None,
 ) -> str:
     """A name from every option that changes the experiment, so two experiments never share a folder."""
     parts = [setting, agent, model_name]
@@ -153,6 +157,8 @@ def generate_run_name(
         parts.append("mf-" + messaging_faults.spec().replace("=", "").replace(",", "-"))
     if policy != "upstream":  # the scoring policy changes the results (the default adds nothing)
         parts.append(f"policy-{policy}")
+    if team is not None and team.disabled():  # --team-no-task-list -> team-no-task-list
+        parts.extend(flag.lstrip("-") for flag in team.flags())
     if config:
         digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
         parts.append(f"cfg{digest}")

@@ -24,6 +24,9 @@ from cooperbench.runner._attempts import archive_patches, load_attempts, record_
 from cooperbench.runner._options import RunOptions
 from cooperbench.runner._paths import agent_ids, pair_dir
 from cooperbench.summary import RESULT_FILE
+from cooperbench.team import TeamPair, team_instructions
+
+TEAM_FILE = "tasks.json"  # a team run's tasks, task-list events and requests
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 # How long a timed-out or interrupted agent gets to notice its sandbox is gone.
@@ -120,16 +123,20 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
     archive_patches(out_dir, number - 1)  # an earlier try's work is kept, not overwritten
     for run in runs:
         run.tracker.before_cleanup = functools.partial(_rescue_work, pair, run, out_dir, number)
-    coop = opts.setting == "coop"
+    coop = opts.setting in ("coop", "team")
     started = time.time()
 
     messaging = None  # cooperbench.messaging.PairMessaging: the pair's namespace, agents' credentials, ledger
+    team: TeamPair | None = None
     git_server: GitServer | None = None
     try:
         if coop and opts.messaging_enabled and ctx.messaging is not None:
-            # Agents whose process runs in the sandbox get an endpoint mounted into their own sandboxes.
-            in_sandbox = bool(getattr(ctx.runner_cls, "messaging_endpoint", False))
+            # Agents whose process runs in the sandbox get an endpoint mounted into their own sandboxes;
+            # in a team run every agent does (the task list and requests are reached through it).
+            in_sandbox = bool(getattr(ctx.runner_cls, "messaging_endpoint", False)) or opts.setting == "team"
             messaging = ctx.messaging.pair(pair.key, attempt, ids, repeat=repeat, endpoints=ids if in_sandbox else ())
+        if opts.setting == "team":
+            team = _open_team(opts, ids, features_of, messaging)
         if coop and opts.git_enabled:
             git_server = ctx.backend.create_git_server(run=ctx.labels)
             with ctx.lock:
@@ -144,6 +151,9 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
             if messaging is not None and messaging.endpoint(run.agent_id) is not None:
                 kwargs.update(_endpoint_kwargs(ctx.runner_cls, messaging.endpoint(run.agent_id)))
                 agent_mounts = (*mounts, *messaging.mounts(run.agent_id))
+            if team is not None:
+                kwargs.update(_team_kwargs(ctx.runner_cls, team, run.agent_id, messaging, kwargs["task"]))
+                agent_mounts = (*agent_mounts, *team.mounts())
             active = ActiveRun(
                 backend=ctx.backend,
                 labels=ctx.labels,
@@ -167,6 +177,9 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
         if ctx.stop.is_set():
             raise PairInterrupted(pair.key)
         conversation = messaging.ledger() if messaging is not None else []
+        if team is not None:
+            write_json_atomic(out_dir / TEAM_FILE, team.record())
+            team.save_scratchpad(out_dir / "scratchpad")
     except InfraError as exc:
         if ctx.stop.is_set():
             raise PairInterrupted(pair.key) from exc
@@ -188,8 +201,10 @@ def run_pair(ctx: RunContext, pair: Pair, *, attempt: int = 1, repeat: int | Non
         if ctx.stop.is_set():  # interrupted: what each agent spent and left is recorded; not marked done
             with contextlib.suppress(OSError, CooperBenchError):
                 _record_interrupted(ctx, out_dir, runs, started, attempt)
+        if team is not None:
+            team.close()
 
-    return _write_pair(ctx, pair, out_dir, runs, conversation, started, attempt, repeat)
+    return _write_pair(ctx, pair, out_dir, runs, conversation, started, attempt, repeat, team)
 
 
 def record_infra_error(
@@ -277,7 +292,7 @@ def _agent_kwargs(
         "pair_features": list(pair.features),
     }  # no path into the dataset: agents get the feature text (the gold patches live there)
     config["run"] = {"run_name": opts.run_name, "run_id": ctx.labels.run_id, "setting": opts.setting, "pair": pair.key}
-    coop = opts.setting == "coop"
+    coop = opts.setting in ("coop", "team")
     return {
         "task": _task_text(pair, run.features),
         "image": image,
@@ -292,6 +307,50 @@ def _agent_kwargs(
         "agent_config": opts.agent_config_path,
         "log_dir": str(out_dir),
     }
+
+
+def _open_team(opts: RunOptions, ids: list[str], features_of: dict[str, list[int]], messaging: Any) -> TeamPair:
+    """The pair's team; its task-list events go to the pair's ledger."""
+    from cooperbench.messaging.base import BusBase
+
+    bus = messaging.bus if messaging is not None else None
+
+    def record(agent: str, text: str, event: dict[str, Any], step: int | None) -> None:
+        if isinstance(bus, BusBase):
+            bus.record(agent, text, event=event, step=step)
+
+    team = TeamPair(ids, features_of, opts.team, record=record)
+    if messaging is not None:
+        for agent_id in ids:
+            endpoint = messaging.endpoint(agent_id)
+            if endpoint is not None:
+                endpoint.team = team.client(agent_id, endpoint.connector)
+    return team
+
+
+def _accepts(runner_cls: Any, name: str) -> tuple[bool, bool]:
+    """Whether ``runner_cls.run`` names parameter ``name``, and whether it takes ``**kwargs``."""
+    import inspect
+
+    try:
+        params = inspect.signature(runner_cls.run).parameters
+    except (TypeError, ValueError):
+        return False, False
+    return name in params, any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _team_kwargs(runner_cls: Any, team: TeamPair, agent_id: str, messaging: Any, task: str) -> dict[str, Any]:
+    """``team_role`` and ``team`` (the agent's :class:`TeamClient`) for an agent that knows the team setting;
+    for one that does not, the task with the team instructions in front (it runs as in coop)."""
+    endpoint = messaging.endpoint(agent_id) if messaging is not None else None
+    client = team.client(agent_id, endpoint.connector if endpoint is not None else None)
+    named, var_keyword = _accepts(runner_cls, "team_role")
+    extra: dict[str, Any] = {}
+    if named or var_keyword:
+        extra.update(team_role=team.role(agent_id), team=client)
+    if not named:  # the agent does not know the setting: its prompt is the task
+        extra["task"] = f"{team_instructions(client.info())}\n\n---\n\n{task}"
+    return extra
 
 
 def _endpoint_kwargs(runner_cls: Any, endpoint: Any) -> dict[str, Any]:
@@ -370,6 +429,7 @@ def _write_pair(
     started: float,
     attempt: int,
     repeat: int | None = None,
+    team: TeamPair | None = None,
 ) -> dict[str, Any]:
     opts = ctx.options
     agents: dict[str, Any] = {}
@@ -386,6 +446,7 @@ def _write_pair(
             write_json_atomic(out_dir / f"{run.agent_id}_traj.json", res.messages)
         record: dict[str, Any] = {
             "features": run.features,
+            **({"team_role": team.role(run.agent_id)} if team is not None else {}),
             "status": res.status if res is not None else ("Timeout" if run.error_kind == "timeout" else "Error"),
             "error": run.error or (res.error if res is not None else None),
             "error_kind": run.error_kind,
@@ -422,6 +483,11 @@ def _write_pair(
         "agents": agents,
         "totals": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in totals.items()},
         "messages": sum(1 for m in conversation if m.get("kind", "message") == "message"),
+        **(
+            {"lead_agent": team.lead, "team": {"features": team.features.as_dict(), "metrics": team.metrics()}}
+            if team is not None
+            else {}
+        ),
         "attempt": attempt,
         **({"repeat": repeat} if repeat is not None else {}),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),

@@ -38,6 +38,7 @@ from cooperbench.runner._progress import Reporter
 from cooperbench.runner._signals import ShutdownSignals
 from cooperbench.settings import defaults
 from cooperbench.summary import is_done, pair_outcome, summarize
+from cooperbench.team import TeamFeatures
 
 
 def run(
@@ -67,6 +68,7 @@ def run(
     repeats: int = 1,
     messaging_faults: str | MessageFaults | None = None,
     policy: str | None = None,
+    team_features: TeamFeatures | dict[str, bool] | None = None,
     _return_summary: bool = False,
 ) -> dict[str, Any] | None:
     """Run an agent on pairs of features and write ``logs/<run_name>/``.
@@ -82,7 +84,8 @@ def run(
         concurrency: pairs run at the same time.
         force: rerun pairs that already have a result.
         redis_url: where messaging looks for Redis; an in-process bus is used when none answers.
-        setting: ``"coop"`` (two agents, one feature each) or ``"solo"`` (one agent, both features).
+        setting: ``"coop"`` (one agent per feature), ``"solo"`` (one agent, every feature) or ``"team"``
+            (coop with agent1 as lead, a task list, a shared scratchpad and typed requests; docs/team.md).
         git_enabled: give coop agents a shared git remote ``team``.
         messaging_enabled: let coop agents message each other.
         auto_eval: evaluate each pair after it runs.
@@ -100,6 +103,8 @@ def run(
             (1: the plain layout). A resumed run runs only the repeats without a result.
         policy: the scoring policy of the evaluation, ``upstream`` (default) or ``paper``
             (see docs/outcomes.md); recorded in config.json.
+        team_features: with ``setting="team"``, which pieces of the team setting are on:
+            ``{"task_list", "scratchpad", "protocol", "auto_refresh"}`` (all by default; see docs/team.md).
 
     Returns:
         ``None`` (the summary is in ``logs/<run_name>/summary.json``).
@@ -116,16 +121,19 @@ def run(
 def _resolve_options(**kw: Any) -> RunOptions:
     d = defaults()
     setting = kw["setting"]
-    if setting not in ("coop", "solo"):
-        raise ConfigError(f"setting must be 'coop' or 'solo', got {setting!r}")
+    if setting not in ("coop", "solo", "team"):
+        raise ConfigError(f"setting must be 'coop', 'solo' or 'team', got {setting!r}")
+    team = _team_features(setting, kw["team_features"], kw["messaging_enabled"])
     if kw["concurrency"] < 1 or kw["eval_concurrency"] < 1 or kw["attempts"] < 1 or kw["repeats"] < 1:
         raise ConfigError("concurrency, eval_concurrency, attempts and repeats must be at least 1")
     config = load_agent_config(kw["agent_config"], kw["config"])
     faults = kw["messaging_faults"]
     if not isinstance(faults, MessageFaults):
         faults = parse_faults(faults)
-    if faults is not None and (setting != "coop" or not kw["messaging_enabled"]):
-        raise ConfigError("--messaging-faults needs messaging between agents: the coop setting, without --no-messaging")
+    if faults is not None and (setting == "solo" or not kw["messaging_enabled"]):
+        raise ConfigError(
+            "--messaging-faults needs messaging between agents: the coop or team setting, without --no-messaging"
+        )
     policy = get_policy(kw["policy"]).name  # an unknown name fails before anything starts
     agent = kw["agent"] or d.agent
     model_name = kw["model_name"] or d.model
@@ -143,6 +151,7 @@ def _resolve_options(**kw: Any) -> RunOptions:
         config=config,
         messaging_faults=faults,
         policy=policy,
+        team=team,
     )
     if "/" in name or name in ("", ".", ".."):
         raise ConfigError(f"invalid run name {name!r}: it must be a plain folder name")
@@ -173,12 +182,39 @@ def _resolve_options(**kw: Any) -> RunOptions:
         messaging_faults=faults,
         image_prefix=d.image_prefix,
         policy=policy,
+        team=team,
     )
+
+
+def _team_features(setting: str, given: Any, messaging_enabled: bool) -> TeamFeatures | None:
+    if setting != "team":
+        if given is not None and TeamFeatures(**_as_flags(given)).disabled():
+            raise ConfigError("the --team-no-* options need the team setting (--setting team)")
+        return None
+    if not messaging_enabled:
+        raise ConfigError(
+            "the team setting needs messaging (its task list and requests go through each agent's endpoint): "
+            "drop --no-messaging, or use --setting coop"
+        )
+    return TeamFeatures(**_as_flags(given)) if given is not None else TeamFeatures()
+
+
+def _as_flags(given: Any) -> dict[str, bool]:
+    if isinstance(given, TeamFeatures):
+        return given.as_dict()
+    if not isinstance(given, dict):
+        raise ConfigError(f"team_features must be a TeamFeatures or a dict, got {type(given).__name__}")
+    unknown = sorted(set(given) - set(TeamFeatures().as_dict()))
+    if unknown:
+        raise ConfigError(
+            f"unknown team feature(s) {', '.join(unknown)}; expected {', '.join(TeamFeatures().as_dict())}"
+        )
+    return {k: bool(v) for k, v in given.items()}
 
 
 def _choose_connector(opts: RunOptions, runner_cls: Any) -> str | None:
     """Redis when it answers at ``redis_url``; else the embedded bus when every agent runs in this process."""
-    if opts.setting != "coop" or not opts.messaging_enabled:
+    if opts.setting == "solo" or not opts.messaging_enabled:
         return None
     from cooperbench.messaging import redis_available
 

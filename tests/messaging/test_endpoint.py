@@ -61,7 +61,7 @@ def coop_msg(
 def test_the_endpoint_directory_holds_the_socket_and_the_command(served: PairMessaging) -> None:
     endpoint = served.endpoint("agent1")
     assert endpoint is not None and served.endpoint("agent2") is None
-    assert sorted(p.name for p in endpoint.directory.iterdir()) == sorted([SOCKET_NAME, COMMAND_NAME])
+    assert sorted(p.name for p in endpoint.directory.iterdir()) == sorted([SOCKET_NAME, COMMAND_NAME, "coop-task"])
     assert os.access(endpoint.command_path, os.X_OK)
     assert endpoint.environment()["COOPERBENCH_MESSAGING_SOCKET"] == f"{SANDBOX_DIR}/{SOCKET_NAME}"
 
