@@ -324,13 +324,19 @@ class SandboxNetwork:
         for proc in procs:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            for pipe in (proc.stdin, proc.stderr):
-                if pipe is not None:
-                    with contextlib.suppress(OSError):
-                        pipe.close()
+        # A killed process takes tens of milliseconds to be gone (the kernel tears its namespaces
+        # down); the sandbox's cleanup does not wait for that, a thread reaps them.
+        threading.Thread(target=_reap, args=(procs,), name="cooperbench-netns-reap", daemon=True).start()
+
+
+def _reap(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=60)
+        for pipe in (proc.stdin, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 def _read_with_timeout(fd: int, timeout: float) -> bytes:
