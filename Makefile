@@ -1,10 +1,17 @@
 # Task runner: the README's commands and CI call these targets.
 SHELL := /bin/bash
-export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON ?= $(shell ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+# Which Python: scripts/find_python.sh (run by `setup`) finds a 3.12+ or lets uv download its own.
+PYENV_PYTHON := $(shell ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+ifneq ($(PYENV_PYTHON),)
+export UV_PYTHON ?= $(PYENV_PYTHON)
+endif
 # Deferred: evaluated after `setup` has installed uv.
 UV ?= $(shell command -v uv 2>/dev/null || python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null)
 export UV
+# How commands run: `uv run --frozen` in the locked workspace venv; the venv's own tools directly
+# where set-up found no Python 3.12 and installed what runs on the system Python (see
+# .venv/cooperbench-partial). Deferred, so it is decided after `setup` ran.
+RUN = $(shell if [ -f .venv/cooperbench-partial ]; then echo "env PATH=$(CURDIR)/.venv/bin:$$PATH"; else echo "$(UV) run --frozen"; fi)
 PYTEST_ARGS ?=
 
 .PHONY: setup test lint fmt typecheck bench docs standalone demo clean
@@ -13,28 +20,28 @@ setup:  ## install system tools, uv and the workspace venv
 	bash scripts/bootstrap.sh
 
 test: setup  ## the whole test suite (Docker, redis-server, bubblewrap: the real things)
-	$(UV) run --frozen python -m pytest -q $(PYTEST_ARGS)
+	$(RUN) python -m pytest -q $(PYTEST_ARGS)
 
 lint: setup  ## ruff and mypy
-	$(UV) run --frozen ruff check .
-	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
 
 fmt: setup
-	$(UV) run --frozen ruff format .
-	$(UV) run --frozen ruff check --fix .
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
 
 standalone:  ## each distribution installed on its own into a fresh venv
 	bash scripts/check_standalone_installs.sh
 
 bench: setup  ## benchmarks (print their figures)
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(UV) run --frozen python $$b || exit 1; done
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 demo: setup  ## the main job on the example dataset: an oracle coop run with evaluation
-	$(UV) run --frozen cooperbench run -n demo --agent oracle --setting coop --dataset-dir examples/dataset
+	$(RUN) cooperbench run -n demo --agent oracle --setting coop --dataset-dir examples/dataset
 
 docs: setup
-	NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs build --strict -d .cache/site
+	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict -d .cache/site
 
 clean:
 	rm -rf .venv logs dist .pytest_cache .mypy_cache .ruff_cache

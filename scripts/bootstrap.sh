@@ -36,12 +36,39 @@ if [ -z "$(find_uv)" ]; then
 fi
 UV="$(find_uv)"
 
-# The workspace (every distribution, openhands-sdk included) runs on Python 3.12.
-if [ -z "${UV_PYTHON:-}" ]; then
-  UV_PYTHON="$(ls -d "$HOME"/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1 || true)"
-  [ -n "$UV_PYTHON" ] || UV_PYTHON="$(command -v python3.12 || true)"
+# The workspace (every distribution, openhands-sdk included) runs on Python 3.12: one is found,
+# or uv downloads its own; failing both, everything that runs on the system's python3 is installed
+# and what was left out is said (scripts/find_python.sh).
+choice="$(UV="$UV" bash scripts/find_python.sh)" || exit 1
+mode="${choice%% *}" python="${choice#* }"
+if [ "$mode" = full ]; then
+  rm -f .venv/cooperbench-partial
+  # Compiled bytecode keeps `cooperbench --help` fast even where PYTHONDONTWRITEBYTECODE is set.
+  UV_PYTHON="$python" UV_PYTHON_DOWNLOADS=never "$UV" sync --quiet --all-packages --compile-bytecode
+  exit 0
 fi
-[ -n "$UV_PYTHON" ] || { echo "bootstrap: Python 3.12 is required (pyenv install 3.12, or apt-get install python3.12)" >&2; exit 1; }
-export UV_PYTHON UV_PYTHON_DOWNLOADS=never
-# Compiled bytecode keeps `cooperbench --help` fast even where PYTHONDONTWRITEBYTECODE is set.
-"$UV" sync --quiet --all-packages --compile-bytecode
+
+# Partial: the workspace distributions whose requires-python the system Python meets, unlocked
+# (uv.lock is for 3.12+), with the dev tools; what was left out is written to
+# .venv/cooperbench-partial, which the Makefile reads (its commands then run the venv's tools
+# directly instead of `uv run --frozen`).
+installed=() left_out=()
+while read -r action rest; do
+  if [ "$action" = install ]; then
+    if [ "$rest" = . ]; then installed+=(-e ".[report]"); else installed+=(-e "$rest"); fi
+  else
+    left_out+=("$rest")
+  fi
+done < <(bash scripts/find_python.sh --members "$python")
+# The dev group's tools; its workspace distributions are the editable installs above.
+mapfile -t dev_tools < <(sed -n '/^dev = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | grep -v '^cooperbench')
+version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+rm -rf .venv
+"$UV" venv --quiet --python "$python" .venv
+"$UV" pip install --quiet --compile-bytecode --python .venv/bin/python "${installed[@]}" "${dev_tools[@]}"
+{
+  echo "installed on Python $version ($python) without uv.lock (it is resolved for Python 3.12+);"
+  echo "left out, they need a newer Python:"
+  for item in "${left_out[@]}"; do echo "  $item"; done
+} > .venv/cooperbench-partial
+echo "bootstrap: $(cat .venv/cooperbench-partial)" >&2

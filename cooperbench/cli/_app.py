@@ -21,6 +21,47 @@ app = typer.Typer(
 )
 
 
+def version_lines() -> list[str]:
+    """``cooperbench <version>``, then ``<distribution> <version>`` of every installed plugin distribution.
+
+    Read from the packages' metadata (the ``cooperbench`` entry point group), so a plugin that
+    fails to import still shows which version of it is installed.
+    """
+    from importlib import metadata
+
+    from cooperbench import __version__
+    from cooperbench.plugins._manager import ENTRY_POINT_GROUP
+
+    plugins: dict[str, str] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        if dist is not None and dist.metadata["Name"] != "cooperbench":
+            plugins[dist.metadata["Name"]] = dist.version
+    python = ".".join(str(n) for n in sys.version_info[:3])
+    return [f"cooperbench {__version__} (Python {python})", *(f"{n} {v}" for n, v in sorted(plugins.items()))]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo("\n".join(version_lines()))
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version of cooperbench and of each installed plugin distribution, and exit.",
+        ),
+    ] = False,
+) -> None:
+    """CooperBench: can AI coding agents work together as teammates?"""
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error the way every command does and return the exit to raise."""
     typer.echo(f"Error: {message}", err=True)
