@@ -13,6 +13,10 @@ export UV
 # .venv/cooperbench-partial). Deferred, so it is decided after `setup` ran.
 RUN = $(shell if [ -f .venv/cooperbench-partial ]; then echo "env PATH=$(CURDIR)/.venv/bin:$$PATH"; else echo "$(UV) run --frozen"; fi)
 PYTEST_ARGS ?=
+# pytest-xdist workers; docker-marked tests share one worker (conftest.py), the rest spread.
+PYTEST_WORKERS ?= 3
+# Only where pytest-xdist is installed (a partial install on the system Python may lack it).
+XDIST_ARGS = $(shell $(RUN) python -c 'import xdist' 2>/dev/null && echo "-n $(PYTEST_WORKERS) --dist loadgroup")
 
 .PHONY: setup test lint fmt typecheck bench docs standalone demo clean
 
@@ -20,7 +24,7 @@ setup:  ## install system tools, uv and the workspace venv
 	bash scripts/bootstrap.sh
 
 test: setup  ## the whole test suite (Docker, redis-server, bubblewrap: the real things)
-	$(RUN) python -m pytest -q $(PYTEST_ARGS)
+	$(RUN) python -m pytest -q $(XDIST_ARGS) $(PYTEST_ARGS)
 
 lint: setup  ## ruff and mypy
 	$(RUN) ruff check .
