@@ -154,8 +154,11 @@ def _mount_types(path: Path) -> list[str]:
     return [line.split(" - ")[1].split()[0] for line in lines if (line.split()[4] + "/").startswith(f"{path}/")]
 
 
-def _tree(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+def _tree(path: Path) -> dict[str, tuple[int, int, int]]:
+    """Every entry below ``path`` with its mode, size and modification time (any write changes one)."""
+    return {
+        str(p.relative_to(path)): (st.st_mode, st.st_size, st.st_mtime_ns) for p in path.rglob("*") if (st := p.lstat())
+    }
 
 
 def test_python_task_has_a_venv_that_pip_installs_into(
