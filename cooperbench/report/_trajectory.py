@@ -1,6 +1,6 @@
 """An agent's steps, read from its trajectory file, for the lanes of a pair page.
 
-Trajectories are each agent framework's own format; three are read, anything else gives no
+Trajectories are each agent framework's own format; four are read, anything else gives no
 steps (the pair page still shows the ledger's messages at their steps):
 
 - mini-swe-agent (``{"trajectory_format": "mini-swe-agent-1.x", "messages": [...]}``): a step is
@@ -8,6 +8,9 @@ steps (the pair page still shows the ledger's messages at their steps):
   result the tool messages after it;
 - OpenHands (``{"trajectory_format": "cooperbench-openhands-1", "events": [...]}``): a step is an
   ``ActionEvent``, its result the ``ObservationEvent`` answering it;
+- Claude Code (``{"trajectory_format": "cooperbench-claude-code-1", "events": [...]}``, the CLI's
+  ``stream-json`` events): a step is a ``tool_use`` block of an ``assistant`` event, its result
+  the ``tool_result`` answering it;
 - a plain list of messages (what the harness writes from ``AgentResult.messages``): each
   assistant or tool message is a step, without times.
 
@@ -24,7 +27,7 @@ __all__ = ["MAX_STEP_TEXT", "git_action", "read_steps"]
 
 MAX_STEP_TEXT = 600
 _GIT = re.compile(r"\bgit\s+(?:-C\s+\S+\s+)?(push|fetch|pull|merge|rebase|cherry-pick)\b")
-_SEND = re.compile(r"(?:^|[\s;&|])send_message\b")
+_SEND = re.compile(r"(?:^|[\s;&|])send_message\b|\bcoop-msg\s+(?:send|broadcast)\b")
 _SUBMIT = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
 
 
@@ -115,6 +118,29 @@ def _openhands(events: list[Any]) -> list[dict[str, Any]]:
     return steps
 
 
+def _claude_code(events: list[Any]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if not isinstance(event, dict) or event.get("type") not in ("assistant", "user"):
+            continue
+        for block in (event.get("message") or {}).get("content") or []:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "tool_use":
+                arguments = block.get("input") or {}
+                command = str(arguments.get("command") or f"{block.get('name')} {arguments.get('file_path', '')}")
+                step = _step(len(steps) + 1, command.strip(), _epoch(event.get("timestamp")))
+                steps.append(step)
+                by_id[str(block.get("id"))] = step
+            elif block.get("type") == "tool_result" and str(block.get("tool_use_id")) in by_id:
+                step = by_id[str(block.get("tool_use_id"))]
+                step["rc"] = 1 if block.get("is_error") else 0
+                step["t_end"] = _epoch(event.get("timestamp"))
+                step["out"] = _clip(_as_text(block.get("content")), keep="tail")
+    return steps
+
+
 def _plain(messages: list[Any]) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     for message in messages:
@@ -141,6 +167,8 @@ def read_steps(trajectory: Any) -> list[dict[str, Any]]:
     fmt = str(trajectory.get("trajectory_format") or "")
     if isinstance(trajectory.get("events"), list) and "openhands" in fmt:
         return _openhands(trajectory["events"])
+    if isinstance(trajectory.get("events"), list) and "claude-code" in fmt:
+        return _claude_code(trajectory["events"])
     if isinstance(trajectory.get("messages"), list):
         if fmt.startswith("mini-swe-agent") or any(
             isinstance(m, dict) and isinstance(m.get("extra"), dict) for m in trajectory["messages"]

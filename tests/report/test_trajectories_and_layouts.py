@@ -60,6 +60,22 @@ def test_openhands_events_and_plain_lists_and_unknown_formats() -> None:
     (step,) = read_steps(openhands)
     assert step["text"] == "ls" and step["out"] == "a.py" and step["rc"] == 0
     assert step["t_end"] - step["t"] == 1.0
+
+    def said(role: str, block: dict) -> dict:
+        return {"type": role, "message": {"content": [block]}}
+
+    bash = {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "coop-msg send agent2 hi"}}
+    write = {"type": "tool_use", "id": "t2", "name": "Write", "input": {"file_path": "/tmp/p"}}
+    answer = {"type": "tool_result", "tool_use_id": "t1", "content": "sent", "is_error": False}
+    claude_code = {
+        "trajectory_format": "cooperbench-claude-code-1",
+        "events": [{"type": "system"}, said("assistant", bash), said("assistant", write), said("user", answer)],
+    }
+    steps = read_steps(claude_code)
+    assert [(s["kind"], s["text"], s["out"], s["rc"]) for s in steps] == [
+        ("message", "coop-msg send agent2 hi", "sent", 0),
+        ("command", "Write /tmp/p", "", None),
+    ]
     plain = read_steps([{"role": "tool", "content": "$ git apply f.patch"}, {"role": "user", "content": "x"}])
     assert [(s["text"], s["t"]) for s in plain] == [("git apply f.patch", None)]
     assert read_steps({"something": "else"}) == [] and read_steps(None) == []

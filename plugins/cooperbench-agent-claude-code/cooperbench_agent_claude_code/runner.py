@@ -337,4 +337,5 @@ class _Log:
             "cache_write_tokens": outcome.cache_write_tokens,
             "cli_version": (outcome.events[0].get("claude_code_version") if outcome.events else None),
         }
-        write_json_atomic(self.dir / f"{agent_id}_traj.json", {"info": info, "events": outcome.events})
+        trajectory = {"trajectory_format": "cooperbench-claude-code-1", "info": info, "events": outcome.events}
+        write_json_atomic(self.dir / f"{agent_id}_traj.json", trajectory)
