@@ -321,10 +321,7 @@ def _open_team(opts: RunOptions, ids: list[str], features_of: dict[str, list[int
 
     team = TeamPair(ids, features_of, opts.team, record=record)
     if messaging is not None:
-        for agent_id in ids:
-            endpoint = messaging.endpoint(agent_id)
-            if endpoint is not None:
-                endpoint.team = team.client(agent_id, endpoint.connector)
+        team.attach(messaging)
     return team
 
 

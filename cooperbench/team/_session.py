@@ -186,6 +186,13 @@ class TeamPair:
                 client.connector = connector
             return client
 
+    def attach(self, messaging: Any) -> None:
+        """Serve the team through each agent's endpoint of ``messaging`` (a ``PairMessaging``)."""
+        for agent_id in self.agents:
+            endpoint = messaging.endpoint(agent_id)
+            if endpoint is not None:
+                endpoint.team = self.client(agent_id, endpoint.connector)
+
     def mounts(self) -> tuple[Any, ...]:
         """What every teammate's sandbox mounts: the scratchpad, writable, at :data:`SCRATCHPAD_DIR`."""
         if self.scratchpad is None:

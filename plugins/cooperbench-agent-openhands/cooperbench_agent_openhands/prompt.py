@@ -21,6 +21,7 @@ def system_suffix(
     repo_dir: str,
     messaging: bool,
     git_instructions: str | None,
+    team_instructions: str | None = None,
 ) -> str:
     """The CooperBench part of the system message.
 
@@ -45,6 +46,8 @@ def system_suffix(
             )
     if git_instructions:
         lines.append(git_instructions)
+    if team_instructions:  # team runs: role, task list, requests, scratchpad (`coop-msg` in the terminal)
+        lines.append(team_instructions)
     return "\n\n".join(lines)
 
 

@@ -69,8 +69,17 @@ class OpenHandsRunner:
         config: dict[str, Any] | None = None,
         agent_config: str | None = None,
         log_dir: str | None = None,
+        team_role: str | None = None,
+        team: Any = None,
+        messaging_endpoint: Any = None,
     ) -> AgentResult:
         """Run the agent on a task in a sandbox of ``image``; see :class:`cooperbench.agents.AgentRunner`.
+
+        In a ``team`` run (``team_role`` and ``team``, a :class:`cooperbench.team.TeamClient`) the
+        system message holds the team block (role, task list, requests, scratchpad, reached with
+        ``coop-msg`` in the terminal), the task list is shown before a step when it changed
+        (unless ``--team-no-auto-refresh``), and messages go through ``messaging_endpoint``'s
+        connector, so the ledger counts one step per agent.
 
         Returns:
             The result; ``status`` is ``Submitted``, ``LimitsExceeded``, ``Stuck`` or ``Error``,
@@ -82,26 +91,37 @@ class OpenHandsRunner:
                 provider's retries); the log and trajectory are written first.
         """
         settings = parse_config(config)
-        team = list(agents or [agent_id])
-        teammates = [a for a in team if a != agent_id]
+        members = list(agents or [agent_id])
+        teammates = [a for a in members if a != agent_id]
         with AgentLog(log_dir, agent_id) as log:
             log.write(f"openhands agent {agent_id}: model={model_name} image={image} sdk={_sdk_version()}")
-            comm = (
-                MessagingConnector(agent_id, team, comm_url) if messaging_enabled and comm_url and teammates else None
-            )
+            own_comm = messaging_endpoint is None
+            if messaging_enabled and messaging_endpoint is not None and teammates:
+                comm: MessagingConnector | None = messaging_endpoint.connector
+            elif messaging_enabled and comm_url and teammates:
+                comm = MessagingConnector(agent_id, members, comm_url)
+            else:
+                comm = None
+            team_text = None
+            if team is not None:
+                from cooperbench.team import team_instructions
+
+                team_text = team_instructions(team.info())
+                log.write(f"team run: {agent_id} is the {team_role or team.role}")
             env: SandboxEnvironment | None = None
             try:
                 env = SandboxEnvironment(image, cwd=REPO_DIR, env=settings.env or None)
                 base = base_commit(env)
                 git_text = None
                 if git_enabled and git_server_url:
-                    git = GitConnector(agent_id=agent_id, agents=team, server_url=git_server_url)
+                    git = GitConnector(agent_id=agent_id, agents=members, server_url=git_server_url)
                     git.setup(env)
                     git_text = git.instructions()
                 session = SandboxSession(
                     env=env,
                     agent_id=agent_id,
                     comm=comm,
+                    team=team,
                     command_timeout=settings.command_timeout,
                     wait_timeout=settings.wait_timeout,
                 )
@@ -117,6 +137,7 @@ class OpenHandsRunner:
                         repo_dir=REPO_DIR,
                         messaging=comm is not None,
                         git_instructions=git_text,
+                        team_instructions=team_text,
                     ),
                     on_event=log.on_event,
                 )
@@ -145,7 +166,7 @@ class OpenHandsRunner:
             finally:
                 if env is not None:
                     env.cleanup()
-                if comm is not None:
+                if comm is not None and own_comm:
                     comm.close()
 
     @staticmethod

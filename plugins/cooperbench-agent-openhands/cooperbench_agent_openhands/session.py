@@ -50,6 +50,7 @@ class SandboxSession:
         env: the agent's sandbox environment.
         agent_id: this agent's id (names its shell state file in the sandbox).
         comm: the messaging connector, when messaging is on.
+        team: the agent's ``cooperbench.team.TeamClient`` in a team run.
         command_timeout: default seconds per terminal command.
         wait_timeout: the longest a ``send_message`` with ``wait`` blocks.
     """
@@ -57,6 +58,7 @@ class SandboxSession:
     env: SandboxEnvironment
     agent_id: str
     comm: MessagingConnector | None = None
+    team: Any = None  # cooperbench.team.TeamClient in a team run
     command_timeout: float = 180.0
     wait_timeout: float = 120.0
     repo_dir: str = REPO_DIR

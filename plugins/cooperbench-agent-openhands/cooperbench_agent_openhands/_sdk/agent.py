@@ -2,7 +2,8 @@
 
 Before each step the agent tells the message bus its step count (so the harness's ledger
 records when messages were sent and read) and receives what its teammates sent, which is
-put into the conversation as ``[Message from <id>]: ...`` user messages. A sandbox or bus
+put into the conversation as ``[Message from <id>]: ...`` user messages. In a team run it
+also shows the team's task list when it changed (``[Team task list] ...``; auto-refresh). A sandbox or bus
 failure seen by a tool (the SDK turns tool exceptions into observations for the model)
 ends the run at the next step instead of letting the model talk to a dead sandbox.
 """
@@ -54,6 +55,17 @@ class CooperBenchAgent(Agent):
         if session.failure is not None:
             raise session.failure
         session.steps += 1
+        if session.team is not None:  # team runs: the step for the ledger, and the task list when it changed
+            session.team.set_step(session.steps)
+            summary = session.team.refresh()
+            if summary:
+                on_event(
+                    MessageEvent(
+                        source="user",
+                        llm_message=Message(role="user", content=[TextContent(text=summary)]),
+                        sender="cooperbench",
+                    )
+                )
         if session.comm is not None:
             session.comm.set_step(session.steps)
             incoming = session.comm.receive()
