@@ -13,7 +13,7 @@ from cooperbench_agent_codex.runner import CodexRunner
 from cooperbench.backends._context import bind_run
 from cooperbench.errors import InfraError
 from cooperbench.testing.llm_server import LLMTestServer, Reply, forever, garbage, rate_limited, server_error
-from cooperbench.testing.responses_api import responses_requests, teammate_script
+from cooperbench.testing.responses_api import responses_requests, shell, teammate_script
 
 
 def test_codex_coop_and_solo_on_local(tmp_path: Path, dataset_dir: Path, gold: dict[int, str], secret_key: str):
@@ -26,19 +26,20 @@ def test_provider_failures_429_retried_500_and_timeouts_are_infra_errors(
     active, task = local_run
     monkeypatch.setenv("OPENAI_API_KEY", secret_key)
     finish = teammate_script(partner=None, patch=gold[1])
-    cases = {
-        "rate-limited": [rate_limited(retry_after=0), *finish],
-        "down": [forever(server_error())],
-        "silent": [forever(Reply(content="never", delay=20))],
-        "garbage": [forever(garbage(b"data: {not json\n\n"))],
+    cases: dict[str, tuple[list[Any], dict[str, Any]]] = {
+        "rate-limited": ([rate_limited(retry_after=0), *finish], {}),
+        "down": ([forever(server_error())], {}),
+        "silent": ([forever(Reply(content="never", delay=20))], {}),
+        "garbage": ([forever(garbage(b"data: {not json\n\n"))], {}),
+        "step-limit": ([*finish[:-1], shell("true"), *finish[-1:]], {"max_steps": 1}),
     }
     outcomes: dict[str, Any] = {}
-    for name, script in cases.items():
+    for name, (script, agent) in cases.items():
         with LLMTestServer(script) as server, bind_run(active):
             config = {
                 "model": {"base_url": server.base_url, "request_max_retries": 1, "stream_max_retries": 0,
                           "stream_idle_timeout": 2},
-                "agent": {"timeout": 120},
+                "agent": {"timeout": 120, **agent},
             }  # fmt: skip
             try:
                 outcomes[name] = CodexRunner().run(
@@ -56,3 +57,6 @@ def test_provider_failures_429_retried_500_and_timeouts_are_infra_errors(
         assert (tmp_path / name / "solo.log").exists()
     assert outcomes["down:requests"] == 2  # the first try and Codex's one retry (request_max_retries: 1)
     assert outcomes["silent:requests"] == outcomes["garbage:requests"] == 1  # stream_max_retries: 0
+    limited = outcomes["step-limit"]  # the relay refused the second model request
+    assert (limited.status, limited.steps, outcomes["step-limit:requests"]) == ("LimitsExceeded", 1, 1), limited
+    assert "+def kebab_case" in limited.patch  # the work done before the limit is kept
