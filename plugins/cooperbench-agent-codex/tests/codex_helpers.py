@@ -120,10 +120,10 @@ def check_coop_and_solo(
     pair = tmp_path / "logs" / "codex-coop" / "coop" / "textkit_task" / "1" / "f1_f3"
     result = json.loads((pair / "result.json").read_text())
     assert json.loads((pair / "eval.json").read_text())["both_passed"] is True
-    for agent_id, feature_steps in (("agent1", 6), ("agent2", 4)):
-        record = result["agents"][agent_id]
+    for agent_id in ("agent1", "agent2"):
+        record, feature_steps = result["agents"][agent_id], len(script[agent_id])
         assert record["status"] == "Submitted" and record["error_kind"] is None, record
-        assert record["steps"] == feature_steps  # model requests: one per scripted reply
+        assert record["steps"] == feature_steps, record  # model requests: one per scripted reply
         assert record["input_tokens"] == feature_steps * USAGE.prompt_tokens
         assert record["cache_read_tokens"] == feature_steps * USAGE.cached_tokens
         assert record["output_tokens"] == feature_steps * USAGE.completion_tokens
