@@ -178,6 +178,9 @@ def test_python_task_has_a_venv_that_pip_installs_into(
     assert importlib.util.find_spec("cbprobe") is None, "the harness's interpreter is untouched"
     edit = sandbox.exec("rm -rf /workspace/.venv/bin/pip* && echo changed > README.md && git status --porcelain")
     assert edit.returncode == 0 and edit.output.split() == ["M", "README.md"], edit.output
+    # Directories of the template can be renamed (as in a copy): git mv, a package moved aside.
+    moved = sandbox.exec("git mv tests tests_moved && mv /workspace/.venv/lib /workspace/.venv/lib2 && ls")
+    assert moved.returncode == 0 and "tests_moved" in moved.output.split(), moved.output
     other = backend.create_sandbox(backend.resolve_image(example_task), run=RunLabels("local-tests"))
     try:
         assert other.exec("python -c 'import cbprobe'").returncode != 0, "another sandbox has its own venv"

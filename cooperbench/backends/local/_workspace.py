@@ -48,7 +48,10 @@ def _overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> OSErr
     paths = [*lowers, upper, work]
     if any(set(str(p)) & _UNSPELLABLE for p in paths):
         return OSError(errno.EINVAL, "a directory name holds a character overlayfs options cannot spell")
-    options = f"lowerdir={':'.join(map(str, lowers))},upperdir={upper},workdir={work}"
+    # redirect_dir: renaming a directory of the template (`git mv src lib`, pip moving a package
+    # aside) works as on a copy; without it overlayfs answers EXDEV. A kernel without the option
+    # refuses the mount, and the sandbox gets a copy.
+    options = f"lowerdir={':'.join(map(str, lowers))},upperdir={upper},workdir={work},redirect_dir=on"
     try:
         libc = _libc()
         done = libc.mount(b"overlay", os.fsencode(target), b"overlay", MS_NOSUID | MS_NODEV, os.fsencode(options))
