@@ -63,8 +63,11 @@ done < <(bash scripts/find_python.sh --members "$python")
 # The dev group's tools; its workspace distributions are the editable installs above.
 mapfile -t dev_tools < <(sed -n '/^dev = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | grep -v '^cooperbench')
 version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-rm -rf .venv
-"$UV" venv --quiet --python "$python" .venv
+current="$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+if [ ! -f .venv/cooperbench-partial ] || [ "$current" != "$version" ]; then  # else: only check the installs
+  rm -rf .venv
+  "$UV" venv --quiet --python "$python" .venv
+fi
 "$UV" pip install --quiet --compile-bytecode --python .venv/bin/python "${installed[@]}" "${dev_tools[@]}"
 {
   echo "installed on Python $version ($python) without uv.lock (it is resolved for Python 3.12+);"
