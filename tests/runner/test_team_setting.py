@@ -12,6 +12,7 @@ from cooperbench.agents import AgentResult
 from cooperbench.agents.registry import register
 from cooperbench.errors import ConfigError
 from cooperbench.runner import run
+from cooperbench.testing.redis_server import redis_server
 
 DATASET = Path(__file__).resolve().parents[2] / "examples" / "dataset"
 
@@ -36,9 +37,9 @@ class TeamAwareAgent:
         )
 
 
-def team_run(logs: Path, agent: str) -> Path:
+def team_run(logs: Path, agent: str, redis_url: str = "redis://127.0.0.1:1") -> Path:
     run("t", agent=agent, setting="team", dataset_dir=DATASET, logs_dir=logs, repo="textkit_task", task_id=1,
-        features=[1, 2], redis_url="redis://127.0.0.1:1", auto_eval=False)  # fmt: skip
+        features=[1, 2], redis_url=redis_url, auto_eval=False)  # fmt: skip
     return logs / "t" / "team" / "textkit_task" / "1" / "f1_f2"
 
 
@@ -57,7 +58,8 @@ def test_an_agent_that_does_not_know_the_setting_gets_its_role_in_the_task(tmp_p
 
 
 def test_an_agent_that_knows_the_setting_gets_its_role_and_its_team_and_the_plain_task(tmp_path: Path) -> None:
-    pdir = team_run(tmp_path, "t_team_aware")
+    with redis_server() as server:  # the task-list events reach the ledger on Redis too
+        pdir = team_run(tmp_path, "t_team_aware", server.url)
     lead, member = trajectory(pdir, "agent1"), trajectory(pdir, "agent2")
     assert lead["role"] == "lead" and member["role"] == "member"
     assert "Your role" not in lead["task"]
@@ -65,6 +67,9 @@ def test_an_agent_that_knows_the_setting_gets_its_role_and_its_team_and_the_plai
     metrics = json.loads((pdir / "result.json").read_text())["team"]["metrics"]
     assert metrics["claims_per_agent"] == {"agent1": 0, "agent2": 1}
     assert metrics["tasks_unowned"] == 1
+    ledger = json.loads((pdir / "conversation.json").read_text())
+    claims = [e for e in ledger if e["kind"] == "task" and e["event"]["action"] == "claim"]
+    assert [(e["from"], e["event"]["task_id"]) for e in claims] == [("agent2", 1)]
 
 
 def test_team_options_are_checked_before_anything_runs(tmp_path: Path) -> None:
