@@ -24,6 +24,9 @@ whole word in the system message, then in the user messages. Requests no route c
 A reply is a :class:`Reply` (plain text, tool calls, an HTTP error, raw bytes) or a callable
 taking the :class:`RecordedRequest` and returning one. :func:`forever` marks a reply that is
 never used up, for "always fails" or "always answers" scripts.
+
+The same scripts answer the OpenAI Responses API (``POST /v1/responses``, what Codex calls):
+see :mod:`cooperbench.testing.responses_api`.
 """
 
 from __future__ import annotations
