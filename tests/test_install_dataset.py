@@ -31,3 +31,8 @@ def test_validate_passes_and_unchanged_installs_are_replayed(tmp_path: Path) -> 
         # runner.sh's installs ran as written, and were replayed: the merge touches no packaging file.
         for command in ("pip install -e .[test]", "pip install pytest pytest-xdist pytest_mock"):
             assert f"[cooperbench] `{command}` replayed (exit 0)" in output, output[-3000:]
+    # The template's venv holds bytecode of what pytest imports (uv installs without it; pip in an
+    # image compiles it), so no sandbox compiles pytest again at every test run.
+    (template,) = (tmp_path / "cache" / "templates").glob("*/shared/.venv")
+    compiled = {p.name.split(".")[0] for p in template.glob("lib/python3.*/site-packages/_pytest/__pycache__/*.pyc")}
+    assert {"main", "python", "fixtures"} <= compiled, sorted(compiled)

@@ -49,7 +49,7 @@ from cooperbench.git_history import history_leaks, scrub_repository
 
 __all__ = ["Template", "ensure_template", "load_template", "read_base_commit", "template_key"]
 
-FORMAT = 5
+FORMAT = 6
 META_FILE = "meta.json"
 PYTHON_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
 TASK_SCRIPTS = ("runner.sh", "run_tests.sh")
