@@ -86,7 +86,8 @@ def codex_config_toml(settings: Settings, model: str) -> str:
         "model_provider": PROVIDER,
         "approval_policy": "never",
         "sandbox_mode": "danger-full-access",
-        # The agent's shell commands never see the key, even when Codex itself holds it.
+        # Keeps the key out of the environment Codex gives the agent's commands (without the relay);
+        # not a boundary: those commands can still read Codex's own environment.
         "shell_environment_policy": {"exclude": [settings.api_key_env]},
         "model_providers": {PROVIDER: provider},
     }

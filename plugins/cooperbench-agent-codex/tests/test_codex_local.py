@@ -3,6 +3,7 @@ scripted test server (Responses API) behind the harness's model relay."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,39 @@ def test_provider_failures_429_retried_500_and_timeouts_are_infra_errors(
     limited = outcomes["step-limit"]  # the relay refused the second model request
     assert (limited.status, limited.steps, outcomes["step-limit:requests"]) == ("LimitsExceeded", 1, 1), limited
     assert "+def kebab_case" in limited.patch  # the work done before the limit is kept
+
+
+def test_without_the_relay_codex_calls_the_endpoint_itself_and_the_key_stays_out_of_the_logs(
+    tmp_path: Path, gold: dict[int, str], secret_key: str, monkeypatch: pytest.MonkeyPatch
+):
+    from cooperbench.backends import get_backend
+    from cooperbench.backends._context import ActiveRun
+    from cooperbench.backends.base import RunLabels
+    from cooperbench.dataset import load_task
+
+    task = load_task(Path(__file__).resolve().parents[3] / "examples" / "dataset" / "textkit_task" / "task1")
+    assert task is not None
+    # The host's network, so the sandbox reaches the server on this machine's loopback by itself.
+    backend = get_backend("local", cache_dir=str(tmp_path / "cache"), network="host")
+    active = ActiveRun(
+        backend=backend, labels=RunLabels("codex-direct"), images={task.image_name(): backend.resolve_image(task)}
+    )
+    monkeypatch.setenv("CODEX_TEST_KEY", secret_key)
+    # Without the relay the agent's commands can read the key (Codex's environment); the logs must not hold it.
+    script = teammate_script(partner=None, patch=gold[1], before=['echo "key:${CODEX_TEST_KEY:-absent}"'])
+    try:
+        with LLMTestServer(script, api_key=secret_key) as server, bind_run(active):
+            config = {"model": {"base_url": server.base_url, "relay": False, "api_key_env": "CODEX_TEST_KEY"}}
+            result = CodexRunner().run(
+                "Add kebab_case.", task.image_name(), agent_id="solo", model_name="openai/gpt-5",
+                config=config, log_dir=str(tmp_path / "logs"),
+            )  # fmt: skip
+            assert len(responses_requests(server)) == len(script)  # each one authorized with the key
+    finally:
+        backend.cleanup(run_name="codex-direct")
+    assert result.status == "Submitted" and "+def kebab_case" in result.patch
+    events = json.loads((tmp_path / "logs" / "solo_traj.json").read_text())["events"]
+    outputs = [e["item"].get("aggregated_output", "") for e in events if e.get("type") == "item.completed"]
+    assert any("key:***" in o for o in outputs)  # printed by the agent, scrubbed from what the harness writes
+    leaks = [p for p in (tmp_path / "logs").rglob("*") if p.is_file() and secret_key.encode() in p.read_bytes()]
+    assert leaks == []
