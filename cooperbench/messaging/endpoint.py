@@ -24,6 +24,9 @@ HTTP API (version 1). Responses are JSON, or plain text with ``format=text`` (wh
 ``GET  /v1/peers``                         ``{"peers": {agent: {"state", ...}}}``
 =========================================  ===============================================
 
+In a ``team`` run the endpoint also serves the team's task list and requests
+(:mod:`cooperbench.messaging._team_routes`; ``coop-msg task ...``, ``coop-task``).
+
 Errors: ``400`` (bad request, not a teammate; ``{"error"}``), ``404``, ``405``, ``411``,
 ``413`` (body over 1 MiB), ``503`` (the transport failed). A wait ends as soon as a message
 arrives, the awaited teammates are all finished, failed or killed, the endpoint closes, or
