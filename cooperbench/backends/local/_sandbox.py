@@ -52,6 +52,7 @@ class LocalSandbox:
         env: dict[str, str] | None = None,
         path_prefix: tuple[str, ...] | None = None,
         ro_paths: tuple[Path | str, ...] = (),
+        view: tuple[str, ...] | None = None,
         default_timeout: float | None,
         network: SandboxNetwork | None,
         share_host_net: bool,
@@ -62,7 +63,8 @@ class LocalSandbox:
         self.root = root
         self._bwrap = bwrap
         # The template's interpreter and toolchains are part of the host view, read-only at their host path.
-        self._view = tuple(_hostview.host_view_args([str(p) for p in ro_paths]))
+        # (``view``: those bwrap arguments, when the caller computed them already.)
+        self._view = view if view is not None else tuple(_hostview.host_view_args([str(p) for p in ro_paths]))
         self._network = network
         self._share_host_net = share_host_net
         self._cgroup = cgroup

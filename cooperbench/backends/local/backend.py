@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cooperbench.backends.base import Mount, RunLabels, SandboxPurpose
-from cooperbench.backends.local import _bwrap
+from cooperbench.backends.local import _bwrap, _hostview
 from cooperbench.backends.local._gitserver import LocalGitServer
 from cooperbench.backends.local._limits import SandboxCgroup, parse_limits
 from cooperbench.backends.local._network import NetworkMode, SandboxNetwork, parse_network
@@ -152,6 +152,8 @@ class LocalBackend:
             cgroup = SandboxCgroup(
                 self.limits, runs_dir=self.runs_dir, run_dir_name=run_dir.name, sandbox_id=sandbox_id
             )
+            # Reading the host's socket tables takes milliseconds: done while slirp4netns comes up.
+            view = tuple(_hostview.host_view_args([str(p) for p in template.ro_paths]))
             if network is not None:
                 network.wait_ready()
         except BaseException as exc:
@@ -173,6 +175,7 @@ class LocalBackend:
             env=template.env,
             path_prefix=template.path_prefix,
             ro_paths=template.ro_paths,
+            view=view,
             default_timeout=self.default_timeout,
             network=network,
             share_host_net=self.network == "host",
