@@ -18,7 +18,7 @@ from cooperbench.testing.llm_server import LLMTestServer, Reply, forever, server
     ("reply", "said"),
     [
         (forever(server_error(500)), "status 500"),
-        (forever(Reply(content="late", delay=8)), "the model provider failed"),
+        (forever(Reply(content="late", delay=4)), "the model provider failed"),
     ],
     ids=["500-forever", "timeout"],
 )
@@ -28,7 +28,7 @@ def test_provider_that_keeps_failing_is_an_infra_error_after_bounded_retries(
     task, run = local_run
     monkeypatch.setenv("ANTHROPIC_API_KEY", api_key)
     with LLMTestServer([reply], usage=USAGE, api_key=api_key) as server:
-        config = {"model": {"base_url": server.url, "max_retries": 1, "request_timeout": 2}, "agent": {"timeout": 120}}
+        config = {"model": {"base_url": server.url, "max_retries": 1, "request_timeout": 1}, "agent": {"timeout": 120}}
         started = time.monotonic()
         with bind_run(run), pytest.raises(InfraError, match=said) as raised:
             ClaudeCodeRunner().run(
