@@ -100,10 +100,20 @@ class CpuMeter:
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
     def close(self) -> None:
-        if self.group is not None:
-            with contextlib.suppress(OSError):
-                (self.ACCT / "cgroup.procs").write_text(str(os.getpid()))
+        if self.group is None:
+            return
+        with contextlib.suppress(OSError):
+            (self.ACCT / "cgroup.procs").write_text(str(os.getpid()))
+        deadline = time.monotonic() + 10
+        while True:  # killed sandbox processes may still be exiting
+            try:
                 self.group.rmdir()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    print(f"note: {self.group} is still in use; remove it later", file=sys.stderr)
+                    return
+                time.sleep(0.05)
 
 
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
