@@ -9,7 +9,7 @@ command the agent runs. The relay fixes both:
   (any URL the harness reaches, https included), streaming the answer back (SSE works), and
   sets the authentication headers itself: the key never enters the sandbox;
 - the socket's directory is mounted read-only at :data:`SANDBOX_DIR` in that agent's
-  sandboxes only, with a small forwarder (Python 3 stdlib) that listens on ``127.0.0.1``
+  sandboxes only, with a small forwarder (Python 3 stdlib, or core Perl) that listens on ``127.0.0.1``
   inside the sandbox and pipes to the socket; :meth:`ModelRelay.start_script` gives the shell
   lines that start it, after which ``$COOPERBENCH_MODEL_URL`` is the base URL for the CLI.
 
@@ -41,12 +41,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["FORWARDER_NAME", "SANDBOX_DIR", "SOCKET_NAME", "STEP_LIMIT_CODE", "ModelRelay"]
+__all__ = ["FORWARDER_NAME", "PERL_FORWARDER_NAME", "SANDBOX_DIR", "SOCKET_NAME", "STEP_LIMIT_CODE", "ModelRelay"]
 
 SANDBOX_DIR = "/run/cooperbench/model"
 """Where the relay's directory (socket and forwarder) is mounted in a sandbox."""
 SOCKET_NAME = "model.sock"
 FORWARDER_NAME = "forward.py"
+PERL_FORWARDER_NAME = "forward.pl"
+"""The forwarder for images without python3 (core Perl, which Debian-based images carry)."""
 STEP_LIMIT_CODE = "cooperbench_step_limit"
 """The ``error.code`` of the answer past ``max_requests``."""
 
@@ -216,9 +218,10 @@ class ModelRelay:
         os.chmod(self.directory, 0o711)  # the sandbox's user may use the socket, nobody may list the folder
         self.socket_path = self.directory / SOCKET_NAME
         self.socket_path.unlink(missing_ok=True)
-        forwarder = self.directory / FORWARDER_NAME
-        forwarder.write_bytes(resources.files("cooperbench.agents").joinpath("_model_forward.py").read_bytes())
-        os.chmod(forwarder, 0o755)
+        for name, source in ((FORWARDER_NAME, "_model_forward.py"), (PERL_FORWARDER_NAME, "_model_forward.pl")):
+            forwarder = self.directory / name
+            forwarder.write_bytes(resources.files("cooperbench.agents").joinpath(source).read_bytes())
+            os.chmod(forwarder, 0o755)
         self._server = _Server(str(self.socket_path), _Handler)
         self._server.relay = self
         os.chmod(self.socket_path, 0o666)
@@ -252,23 +255,34 @@ class ModelRelay:
         return (Mount(source=self.directory, target=SANDBOX_DIR, read_only=True),)
 
     @staticmethod
-    def start_script(port_file: str = "/tmp/.cooperbench-model-port") -> str:
+    def start_script(port_file: str = "/tmp/.cooperbench-model-port", *, interpreter: str | None = None) -> str:
         """Shell lines that start the in-sandbox forwarder and export ``COOPERBENCH_MODEL_URL``.
 
-        They need ``python3`` in the sandbox and fail (exit 3, with a message) without it. The
-        forwarder exits with the shell that started it.
+        The forwarder runs on ``python3``, else ``perl`` (``interpreter`` forces one); with
+        neither in the image the lines exit 3 with a message. It ends with the shell that started it.
         """
+        python = f"python3 {SANDBOX_DIR}/{FORWARDER_NAME}"
+        perl = f"perl {SANDBOX_DIR}/{PERL_FORWARDER_NAME}"
+        if interpreter == "python3":
+            choose = f"__cb_fwd='{python}'\n"
+        elif interpreter == "perl":
+            choose = f"__cb_fwd='{perl}'\n"
+        else:
+            choose = (
+                f"if command -v python3 >/dev/null 2>&1; then __cb_fwd='{python}'\n"
+                f"elif command -v perl >/dev/null 2>&1; then __cb_fwd='{perl}'\n"
+                "else echo 'cooperbench: the model relay needs python3 or perl in the sandbox image' >&2; exit 3\n"
+                "fi\n"
+            )
         return (
-            "if ! command -v python3 >/dev/null 2>&1; then\n"
-            "  echo 'cooperbench: the model relay needs python3 in the sandbox image' >&2; exit 3\n"
-            "fi\n"
-            f"rm -f {port_file}\n"
-            f"python3 {SANDBOX_DIR}/{FORWARDER_NAME} {port_file} {SANDBOX_DIR}/{SOCKET_NAME} &\n"
-            "__cb_forwarder=$!\n"
-            "trap 'kill $__cb_forwarder 2>/dev/null' EXIT\n"
-            f"for __cb_i in $(seq 1 300); do [ -s {port_file} ] && break; sleep 0.05; done\n"
-            f'[ -s {port_file} ] || {{ echo "cooperbench: the model relay forwarder did not start" >&2; exit 3; }}\n'
-            f'export COOPERBENCH_MODEL_URL="http://127.0.0.1:$(cat {port_file})"\n'
+            choose
+            + f"rm -f {port_file}\n"
+            + f"$__cb_fwd {port_file} {SANDBOX_DIR}/{SOCKET_NAME} &\n"
+            + "__cb_forwarder=$!\n"
+            + "trap 'kill $__cb_forwarder 2>/dev/null' EXIT\n"
+            + f"for __cb_i in $(seq 1 300); do [ -s {port_file} ] && break; sleep 0.05; done\n"
+            + f'[ -s {port_file} ] || {{ echo "cooperbench: the model relay forwarder did not start" >&2; exit 3; }}\n'
+            + f'export COOPERBENCH_MODEL_URL="http://127.0.0.1:$(cat {port_file})"\n'
         )
 
     def close(self) -> None:

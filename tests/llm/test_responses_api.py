@@ -6,11 +6,16 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from cooperbench.agents.model_relay import STEP_LIMIT_CODE, ModelRelay
+import pytest
+
+from cooperbench.agents.model_relay import FORWARDER_NAME, PERL_FORWARDER_NAME, STEP_LIMIT_CODE, ModelRelay
 from cooperbench.testing.llm_server import LLMTestServer, Usage, rate_limited, server_error, text, tool_call
 from cooperbench.testing.responses_api import broken_stream, chat_view, responses_requests, shell
 
@@ -118,3 +123,27 @@ def test_relay_adds_the_key_retries_429_streams_and_enforces_the_step_limit():
         assert len(server.requests) == 3  # the 429, then two answers; the third request was never forwarded
         assert relay.mounts()[0].target == "/run/cooperbench/model"
     assert not relay.socket_path.exists()
+
+
+@pytest.mark.parametrize(("interpreter", "forwarder"), [("python3", FORWARDER_NAME), ("perl", PERL_FORWARDER_NAME)])
+def test_the_in_sandbox_forwarders_pipe_tcp_to_the_relay(tmp_path: Path, interpreter: str, forwarder: str):
+    with (
+        LLMTestServer([text("one"), text("two")]) as server,
+        ModelRelay(server.base_url, headers={"Authorization": "Bearer sk-host"}) as relay,
+    ):
+        port_file = tmp_path / "port"
+        proc = subprocess.Popen([interpreter, str(relay.directory / forwarder), str(port_file), str(relay.socket_path)])
+        try:
+            deadline = time.monotonic() + 60
+            while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling for the port file, with a generous limit
+            url = f"http://127.0.0.1:{port_file.read_text()}"
+            for expected in ("one", "two"):  # one connection per request, each piped whole
+                status, raw = _post(url, _body("x"))
+                assert status == 200
+                items = [e["item"] for e in _events(raw) if e["type"] == "response.output_item.done"]
+                assert items[0]["content"][0]["text"] == expected
+        finally:
+            proc.kill()
+            proc.wait()
+        assert {r.headers["authorization"] for r in server.requests} == {"Bearer sk-host"}

@@ -63,14 +63,14 @@ MODEL_KEYS: Mapping[str, Key] = {
     "http_headers": Key({}, "extra request headers"),
     "relay": Key(
         "auto",
-        "`true`: requests go through the harness's relay (the key stays on the host; needs python3 in the image); "
-        "`false`: Codex calls `base_url` itself with the key in its environment; `auto`: relay for an endpoint on "
-        "this machine (which sandboxes cannot reach), direct otherwise",
+        "`true`: requests go through the harness's relay (the key stays on the host; needs python3 or perl in "
+        "the image); `false`: Codex calls `base_url` itself with the key in its environment; `auto`: relay for "
+        "an endpoint on this machine (which sandboxes cannot reach), direct otherwise",
     ),
     "rate_limit_retries": Key(
         6, "how often the relay retries a 429 (after the provider's `Retry-After`); Codex itself does not"
     ),
-    "request_max_retries": Key(4, "Codex's retries of a failed request (429, 5xx, network)"),
+    "request_max_retries": Key(4, "Codex's retries of a failed request (5xx, network; 429s are the relay's)"),
     "stream_max_retries": Key(5, "Codex's reconnections of a dropped stream"),
     "stream_idle_timeout": Key(300, "seconds without an event before Codex drops a stream"),
     "input_cost_per_token": Key(None, "USD; prices a model LiteLLM's price map does not know"),
