@@ -14,6 +14,7 @@ import importlib.util
 import os
 import shlex
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -190,10 +191,8 @@ class ClaudeCodeRunner:
                 f"error={outcome.provider_error or outcome.error}"
             )
             log.save_trajectory(agent_id, model, outcome)
-            if outcome.provider_error is not None:
-                raise InfraError(f"claude_code {agent_id}: {outcome.provider_error}")
             patch = working_tree_patch(env, base)
-            return AgentResult(
+            result = AgentResult(
                 status=outcome.status,
                 patch=patch,
                 cost=outcome.cost,
@@ -206,6 +205,12 @@ class ClaudeCodeRunner:
                 cache_write_tokens=outcome.cache_write_tokens,
                 sent_messages=_sent_messages(outcome),
             )
+            if outcome.provider_error is not None:
+                failure = InfraError(f"claude_code {agent_id}: {outcome.provider_error}")
+                # what the CLI did and spent before the provider gave out: the harness records it for the attempt
+                failure.partial_result = replace(result, status="Error", error=outcome.provider_error)  # type: ignore[attr-defined]
+                raise failure
+            return result
         except InfraError as exc:
             log.write(f"infrastructure failure: {type(exc).__name__}: {exc}")
             raise

@@ -38,6 +38,8 @@ def test_provider_that_keeps_failing_is_an_infra_error_after_bounded_retries(
     assert asked == 2  # the first try and the one retry model.max_retries allows
     assert time.monotonic() - started < 100
     assert "claude_code solo" in str(raised.value)
+    partial = raised.value.partial_result  # what the harness records for the attempt
+    assert partial.status == "Error" and partial.patch == "" and partial.cost == 0 and partial.error
     log = (tmp_path / "solo.log").read_text()
     assert "infrastructure failure" in log and api_key not in log
     assert (tmp_path / "solo_traj.json").exists()
