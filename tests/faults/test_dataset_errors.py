@@ -55,6 +55,7 @@ def test_broken_tasks_are_dataset_errors_named_by_path_and_every_pair_is_in_the_
     assert sorted(set(CALLS)) == [("minicalc_task", p) for p in [(2, 3), (2, 4), (2, 5), (3, 4), (3, 5), (4, 5)]]
     assert summary is not None
     assert summary["pairs"] == 16 and summary["outcomes"] == {"dataset_error": 10, "pending_eval": 6}
+    assert len(summary["incomplete"]) == 10  # left without a result: the run's exit status says so
     assert summary["cost"] == 6 * 2 * 0.5  # never charged: dataset errors cost nothing
     rdir = tmp_path / "logs" / "broken" / "coop"
     missing = load(rdir / "minicalc_task" / "2" / "f1_f3" / "result.json")
