@@ -13,6 +13,7 @@ __all__ = [
     "DatasetError",
     "DuplicatePluginError",
     "InfraError",
+    "RunAborted",
     "SandboxError",
     "SandboxTimeout",
     "UnknownPluginError",
@@ -56,3 +57,10 @@ class SandboxError(InfraError):
 
 class SandboxTimeout(SandboxError):
     """A sandbox operation exceeded its time limit."""
+
+
+class RunAborted(InfraError):
+    """A run stopped part-way because its results cannot be written (a full disk, a read-only folder).
+
+    What was written before stays intact; running the same command again resumes.
+    """

@@ -7,11 +7,14 @@ over all its pairs, not just the last invocation's).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from filelock import FileLock
 
 from cooperbench.io import read_json, write_json_atomic
 
@@ -21,6 +24,26 @@ RESULT_FILE = "result.json"
 EVAL_FILE = "eval.json"
 SUMMARY_FILE = "summary.json"
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Serialize writers of ``folder``'s summary with a lock on the folder itself: no lock file is left in it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        from filelock import FileLock
+
+        key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+        with FileLock(str(Path(tempfile.gettempdir()) / f"cooperbench-summary-{key}.lock")):
+            yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
 
 
 def pair_outcome(pair_dir: Path) -> str | None:
@@ -43,10 +66,15 @@ def pair_outcome(pair_dir: Path) -> str | None:
 def is_done(pair_dir: Path) -> bool:
     """A pair is done when its result.json parses and it did not end in an infrastructure or dataset error.
 
-    A resumed run retries the first and checks the dataset again for the second.
+    A resumed run retries the first and checks the dataset again for the second. ``agents_outcome``
+    is how the agents ended; ``outcome`` (all that result.json of older runs holds) becomes the
+    pair's final outcome once it is evaluated, and an evaluation's own infrastructure error makes a
+    resumed run evaluate the pair again, not rerun its agents.
     """
     result = read_json(pair_dir / RESULT_FILE)
-    return isinstance(result, dict) and result.get("outcome") not in ("infra_error", "dataset_error")
+    if not isinstance(result, dict):
+        return False
+    return result.get("agents_outcome", result.get("outcome")) not in ("infra_error", "dataset_error")
 
 
 def iter_pair_dirs(run_dir: Path) -> list[Path]:
@@ -130,7 +158,7 @@ def summarize(run_dir: str | Path, *, extra: dict[str, Any] | None = None) -> di
             pair_seconds=round(totals["pair_seconds"], 3),
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(run_dir / f".{SUMMARY_FILE}.lock")):
+    with _folder_lock(run_dir):
         existing = read_json(run_dir / SUMMARY_FILE)
         summary = {**(existing if isinstance(existing, dict) else {}), **computed, **(extra or {})}
         write_json_atomic(run_dir / SUMMARY_FILE, summary)

@@ -168,6 +168,15 @@ class DockerBackend:
         """
         return self._factory.get()
 
+    def preflight(self) -> None:
+        """Check, before a run starts any pair, that the Docker daemon answers.
+
+        Raises:
+            SandboxError: the daemon does not answer (the message says where it was looked for).
+        """
+        with self._errors("reaching the Docker daemon"):
+            self.client.ping()
+
     def _errors(self, what: str) -> Any:
         return docker_errors(what, self._factory.base_url)
 

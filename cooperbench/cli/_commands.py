@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from cooperbench.cli._app import app, fail
-from cooperbench.errors import CooperBenchError
+from cooperbench.errors import CooperBenchError, RunAborted
 
 # Options shared by the commands that select pairs.
 NameOpt = Annotated[
@@ -201,6 +201,8 @@ def run_command(
             team_features={k: not off for k, off in team_off.items()} if any(team_off.values()) else None,
             _return_summary=True,
         )
+    except RunAborted as exc:  # stopped part-way (a full disk): some pairs are left without a result
+        raise fail(str(exc), 1) from exc
     except CooperBenchError as exc:
         raise fail(str(exc)) from exc
     except KeyboardInterrupt as exc:  # before any pair started
@@ -230,7 +232,10 @@ def eval_command(
     concurrency: ConcurrencyOpt = 10,
     backend: BackendOpt = None,
     force: ForceOpt = False,
-    dataset_dir: DatasetOpt = None,
+    dataset_dir: Annotated[
+        Path | None,
+        typer.Option("--dataset-dir", help="The dataset folder (default: the run's, from its config.json)."),
+    ] = None,
     log_dir: LogDirOpt = None,
     evaluator: Annotated[str, typer.Option("--evaluator", help="Evaluator plugin to use.")] = "merge",
     policy: Annotated[

@@ -172,4 +172,21 @@ def evaluate_pair_dir(
         agent_statuses=read_agent_statuses(pair_dir),
     )
     write_json_atomic(pair_dir / eval_file, record)
+    if eval_file == EVAL_FILE:
+        _record_final_outcome(pair_dir, record)
     return record
+
+
+def _record_final_outcome(pair_dir: Path, record: dict[str, Any]) -> None:
+    """result.json says the pair's final outcome once it is evaluated (not ``pending_eval``).
+
+    How the agents ended stays in ``agents_outcome``: a resumed run reruns the agents only when
+    they hit an infrastructure error, and evaluates again a pair whose evaluation did.
+    """
+    result = read_json(pair_dir / "result.json")
+    if not isinstance(result, dict) or not record.get("outcome"):
+        return
+    updated = {**result, "agents_outcome": result.get("agents_outcome", result.get("outcome"))}
+    updated["outcome"] = record["outcome"]
+    if updated != result:
+        write_json_atomic(pair_dir / "result.json", updated)

@@ -171,7 +171,8 @@ def evaluate(
         concurrency: pairs evaluated at the same time (threads).
         backend: backend name or instance (default: the configured default, ``local``).
         force: evaluate pairs that already have an eval.json.
-        dataset_dir: the dataset (default: the configured ``dataset_dir``).
+        dataset_dir: the dataset (default: the one recorded in the run's config.json, else the
+            configured ``dataset_dir``).
         logs_dir: where run folders are (default: the configured ``logs_dir``).
         evaluator: evaluator plugin name or instance.
         timeout: seconds per test run (default: the evaluator's).
@@ -191,11 +192,11 @@ def evaluate(
     """
     settings = defaults()
     logs_root = Path(logs_dir if logs_dir is not None else settings.logs_dir)
-    data_root = Path(dataset_dir if dataset_dir is not None else settings.dataset_dir)
     run_dir = logs_root / run_name
     if not run_dir.is_dir():
         available = sorted(p.name for p in logs_root.iterdir() if p.is_dir()) if logs_root.is_dir() else []
         raise DatasetError(f"{run_dir}: no such run folder. Runs in {logs_root}: {', '.join(available) or 'none'}")
+    data_root = Path(dataset_dir if dataset_dir is not None else _recorded_dataset(run_dir) or settings.dataset_dir)
     selection = load_subset(data_root, subset) if subset else None
     own_policy = run_policy(run_dir)
     the_evaluator = _evaluator(evaluator, policy, own_policy)
@@ -221,6 +222,19 @@ def evaluate(
         f"skipped {invocation['skipped']}, errors {errors}"
     )
     return {**part, "policy": chosen, "policy_pass_rate": rate, "this_invocation": invocation}
+
+
+def _recorded_dataset(run_dir: Path) -> Path | None:
+    """The dataset the run was made with, as its config.json records it (when that folder still exists)."""
+    config = read_json(run_dir / "config.json")
+    if not isinstance(config, dict):
+        return None
+    provenance = config.get("provenance")
+    provenance = provenance if isinstance(provenance, dict) else {}
+    for recorded in (provenance.get("dataset_dir"), config.get("dataset_dir")):
+        if isinstance(recorded, str) and recorded and Path(recorded).is_dir():
+            return Path(recorded)
+    return None
 
 
 def _evaluator(evaluator: str | Evaluator, policy: str | None, own_policy: str | None) -> Evaluator:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from cooperbench.backends import RunLabels
 from cooperbench.dataset import Pair
 from cooperbench.io import read_json
 from cooperbench.runner._options import RunOptions
+from cooperbench.runner._pair import UNWRITABLE
 from cooperbench.runner._paths import run_dir
 from cooperbench.runner._progress import Reporter
 from cooperbench.summary import pair_outcome, summarize
@@ -20,7 +22,16 @@ from cooperbench.summary import pair_outcome, summarize
 class EvalPool:
     """Evaluates finished pairs with ``eval_concurrency`` workers while other pairs still run."""
 
-    def __init__(self, opts: RunOptions, backend: Any, labels: RunLabels, evaluator: Any, reporter: Reporter) -> None:
+    def __init__(
+        self,
+        opts: RunOptions,
+        backend: Any,
+        labels: RunLabels,
+        evaluator: Any,
+        reporter: Reporter,
+        abort: Callable[[OSError], None] | None = None,
+    ) -> None:
+        self.abort = abort  # called when a result cannot be written (a full disk): the run stops
         from cooperbench.backends._context import SandboxTracker
         from cooperbench.evaluation.run import TrackingBackend
 
@@ -52,10 +63,23 @@ class EvalPool:
                     self.evaluator, pair, pdir, setting=self.opts.setting, backend=self.backend, run=self.labels
                 )
             except BaseException as exc:  # a broken evaluation is reported; the other pairs go on
+                if isinstance(exc, OSError) and exc.errno in UNWRITABLE and self.abort is not None:
+                    self.abort(exc)
                 self.reporter.warn(f"{pair.key}: evaluation failed: {type(exc).__name__}: {exc}")
             result = read_json(pdir / "result.json") or {}
-            self.reporter.pair_finished(pair, result, pair_outcome(pdir), eval_seconds=time.monotonic() - started)
-            summarize(run_dir(self.opts.logs_dir, self.opts.run_name))
+            self.reporter.pair_finished(
+                pair,
+                result,
+                pair_outcome(pdir),
+                eval_seconds=time.monotonic() - started,
+                evaluation=read_json(pdir / "eval.json"),
+            )
+            try:
+                summarize(run_dir(self.opts.logs_dir, self.opts.run_name))
+            except OSError as exc:
+                if self.abort is None:
+                    raise
+                self.abort(exc)
 
     def join(self) -> None:
         for _ in self.threads:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import functools
 import threading
 import time
@@ -28,6 +29,8 @@ from cooperbench.team import TeamPair, team_instructions
 
 TEAM_FILE = "tasks.json"  # a team run's tasks, task-list events and requests
 
+# The errors that mean no result can be written any more: the run stops rather than failing every pair.
+UNWRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 # How long a timed-out or interrupted agent gets to notice its sandbox is gone.
 _GRACE_SECONDS = 5.0
@@ -55,6 +58,14 @@ class RunContext:
     image_locks: dict[str, threading.Lock] = field(default_factory=dict)  # one image build at a time per task
     workers: list[threading.Thread] = field(default_factory=list)  # the pair workers, joined after an interrupt
     harness_failed: set[str] = field(default_factory=set)  # pairs (and repeats) a harness error left without a result
+    fatal: OSError | None = None  # results cannot be written (a full disk): the run stops
+
+    def abort(self, exc: OSError) -> None:
+        """Stop the run because its results cannot be written; the first such error is the one reported."""
+        with self.lock:
+            if self.fatal is None:
+                self.fatal = exc
+        self.stop.set()
 
     def interrupt_cleanup(self) -> None:
         """Destroy every sandbox and git server still alive (Ctrl-C)."""
@@ -475,7 +486,8 @@ def _write_pair(
         "run_id": ctx.labels.run_id,
         "agent": opts.agent,
         "model": opts.model_name,
-        "outcome": outcome,
+        "outcome": outcome,  # the evaluation replaces it with the pair's final outcome
+        "agents_outcome": outcome,  # how the agents ended (infra_error: a resumed run runs them again)
         "error": next((a["error"] for a in agents.values() if a["error"]), None),
         "agents": agents,
         "totals": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in totals.items()},
@@ -591,5 +603,10 @@ def _append_harness_log(path: Path, run: _AgentRun, record: dict[str, Any]) -> N
         lines.append(f"error ({run.error_kind}): {run.error}")
     if run.traceback:
         lines.append(run.traceback.rstrip())
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+    except OSError as exc:
+        if exc.filename is None:  # a write that failed (a full disk) names no file by itself
+            raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise

@@ -14,6 +14,44 @@ from cooperbench.dataset import Pair
 _MARK = {"pass": "[green]✓[/green]", "pending_eval": "[cyan]•[/cyan]"}
 
 
+def _first_line(text: Any) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def outcome_reason(outcome: str, result: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
+    """The one-line reason of a pair's outcome (empty for a pass and for a pair waiting for its evaluation)."""
+    if outcome in ("pass", "pending_eval", "?"):
+        return ""
+    evaluation = evaluation if isinstance(evaluation, dict) else {}
+    agents_outcome = result.get("agents_outcome", result.get("outcome"))
+    if agents_outcome == outcome and result.get("error"):  # the agents' own ending decided it
+        return _first_line(result["error"])
+    if evaluation.get("error"):
+        return _first_line(evaluation["error"])
+    statuses = evaluation.get("apply_status") or {}
+    if outcome == "apply_failed":
+        failed = [a for a, status in statuses.items() if status == "failed"]
+        errors = evaluation.get("apply_errors") or {}
+        detail = next((_first_line(errors[a]) for a in failed if errors.get(a)), "")
+        return f"the patch of {', '.join(failed) or 'an agent'} does not apply" + (f": {detail}" if detail else "")
+    if outcome == "no_patch":
+        return "an agent left no change (changes to test files are dropped)"
+    if outcome == "merge_conflict":
+        return "the agents' patches conflict, and the fallback did not rescue the merge"
+    if outcome == "fail_tests":
+        parts = []
+        index = 1
+        while isinstance(evaluation.get(f"feature{index}"), dict):
+            feat = evaluation[f"feature{index}"]
+            if not feat.get("passed"):
+                what = "timed out" if feat.get("timed_out") else f"{feat.get('tests_failed', 0)} test(s) failed"
+                parts.append(f"feature {feat.get('feature_id', index)}: {what}")
+            index += 1
+        return "; ".join(parts) or "a feature's tests failed"
+    return _first_line(result.get("error") or "")
+
+
 class Reporter:
     """Thread-safe progress reporting (rich on a terminal, plain lines otherwise)."""
 
@@ -52,7 +90,13 @@ class Reporter:
         self._progress.start()
 
     def pair_finished(
-        self, pair: Pair, result: dict[str, Any], outcome: str | None, *, eval_seconds: float = 0.0
+        self,
+        pair: Pair,
+        result: dict[str, Any],
+        outcome: str | None,
+        *,
+        eval_seconds: float = 0.0,
+        evaluation: dict[str, Any] | None = None,
     ) -> None:
         outcome = outcome or "?"
         cost = float((result.get("totals") or {}).get("cost") or 0.0)
@@ -64,11 +108,10 @@ class Reporter:
                 self.failed += 1
             name = pair.key + (f" #{result['repeat']}" if result.get("repeat") else "")  # --repeats
             line = f"{mark} {name:<40} {outcome:<15} ${cost:.4f} {seconds:7.1f}s"
-            err = result.get("error")
             if outcome == "dataset_error" and result.get("problems"):  # every path in full: the user fixes them
                 line += "".join(f"\n    {p['path']}: {p['problem']}" for p in result["problems"])
-            elif err and outcome in ("agent_error", "infra_error", "timeout", "dataset_error"):
-                line += f"  {str(err).splitlines()[0][:120]}"
+            elif reason := outcome_reason(outcome, result, evaluation):
+                line += f"  {reason[:160]}"
             self.console.print(line, highlight=False)
             self._advance()
 

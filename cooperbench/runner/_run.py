@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import os
 import platform
 import queue
@@ -11,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,15 +21,17 @@ from typing import Any
 from cooperbench.backends import RunLabels, get_backend
 from cooperbench.backends.base import ListsResources
 from cooperbench.dataset import Pair, discover_pairs
-from cooperbench.errors import ConfigError, CooperBenchError, InfraError
+from cooperbench.errors import ConfigError, CooperBenchError, InfraError, RunAborted
 from cooperbench.evaluation.policy import get_policy
 from cooperbench.io import read_json, write_json_atomic
 from cooperbench.messaging import MessageFaults, parse_faults
 from cooperbench.messaging._url import redact as redact_url
 from cooperbench.plugins import get_host
 from cooperbench.runner._evals import EvalPool
+from cooperbench.runner._lock import RunLock, describe_holder
 from cooperbench.runner._options import RunOptions, generate_run_name, load_agent_config
 from cooperbench.runner._pair import (
+    UNWRITABLE,
     PairInterrupted,
     RunContext,
     record_dataset_error,
@@ -37,7 +42,7 @@ from cooperbench.runner._paths import pair_dir, repeat_numbers, run_dir
 from cooperbench.runner._progress import Reporter
 from cooperbench.runner._signals import ShutdownSignals
 from cooperbench.settings import defaults
-from cooperbench.summary import is_done, pair_outcome, summarize
+from cooperbench.summary import is_done, iter_pair_dirs, pair_outcome, summarize
 from cooperbench.team import TeamFeatures
 
 
@@ -124,6 +129,7 @@ def _resolve_options(**kw: Any) -> RunOptions:
     if setting not in ("coop", "solo", "team"):
         raise ConfigError(f"setting must be 'coop', 'solo' or 'team', got {setting!r}")
     team = _team_features(setting, kw["team_features"], kw["messaging_enabled"])
+    _check_types(kw)
     if kw["concurrency"] < 1 or kw["eval_concurrency"] < 1 or kw["attempts"] < 1 or kw["repeats"] < 1:
         raise ConfigError("concurrency, eval_concurrency, attempts and repeats must be at least 1")
     config = load_agent_config(kw["agent_config"], kw["config"])
@@ -153,8 +159,10 @@ def _resolve_options(**kw: Any) -> RunOptions:
         policy=policy,
         team=team,
     )
-    if "/" in name or name in ("", ".", ".."):
-        raise ConfigError(f"invalid run name {name!r}: it must be a plain folder name")
+    _check_run_name(name)
+    timeout = kw["agent_timeout"]
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise ConfigError(f"--agent-timeout must be a number of seconds above 0, got {timeout!r}")
     return RunOptions(
         run_name=name,
         setting=setting,
@@ -212,6 +220,51 @@ def _as_flags(given: Any) -> dict[str, bool]:
     return {k: bool(v) for k, v in given.items()}
 
 
+MAX_RUN_NAME = 200  # a folder name, a label and part of sandbox names on every backend
+
+_INTS = ("concurrency", "eval_concurrency", "attempts", "repeats", "task_id")
+_STRINGS = ("run_name", "subset", "repo", "model_name", "agent", "redis_url", "backend", "agent_config", "policy")
+_BOOLS = ("force", "git_enabled", "messaging_enabled", "auto_eval")
+
+
+def _check_types(kw: dict[str, Any]) -> None:
+    """An option of the wrong type is a clear error, not a TypeError from deep inside the run."""
+
+    def wrong(key: str, expected: str) -> ConfigError:
+        return ConfigError(f"option {key} must be {expected}, got {type(kw[key]).__name__} {kw[key]!r}")
+
+    for key in _INTS:
+        if kw[key] is not None and (isinstance(kw[key], bool) or not isinstance(kw[key], int)):
+            raise wrong(key, "an integer")
+    for key in _STRINGS:
+        if kw[key] is not None and not isinstance(kw[key], str):
+            raise wrong(key, "a string")
+    for key in _BOOLS:
+        if not isinstance(kw[key], bool):
+            raise wrong(key, "true or false")
+    timeout = kw["agent_timeout"]
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
+        raise wrong("agent_timeout", "a number of seconds")
+    feats = kw["features"]
+    if feats is not None and (
+        not isinstance(feats, (list, tuple)) or not all(isinstance(f, int) and not isinstance(f, bool) for f in feats)
+    ):
+        raise wrong("features", "a list of feature ids (integers)")
+
+
+def _check_run_name(name: str) -> None:
+    if "/" in name or "\\" in name or name in ("", ".", ".."):
+        raise ConfigError(f"invalid run name {name!r}: it must be a plain folder name")
+    if len(name) > MAX_RUN_NAME:
+        raise ConfigError(f"run name is {len(name)} characters long: at most {MAX_RUN_NAME} ({name[:40]!r}...)")
+    bad = sorted({c for c in name if c.isspace() or unicodedata.category(c).startswith("C")})
+    if bad:
+        raise ConfigError(
+            f"invalid run name {name!r}: it holds whitespace or control characters ({', '.join(map(repr, bad))}); "
+            "use letters, digits, '.', '_' and '-'"
+        )
+
+
 def _choose_connector(opts: RunOptions, runner_cls: Any) -> str | None:
     """Redis when it answers at ``redis_url``; else the embedded bus when every agent runs in this process."""
     if opts.setting == "solo" or not opts.messaging_enabled:
@@ -265,6 +318,7 @@ def _provenance(
         "host": socket.gethostname(),
         "dataset_dir": str(opts.dataset_dir.resolve()),
         "dataset_hash": digest.hexdigest()[:16],
+        "task_hashes": {t.key: t.content_hash for t in sorted({p.task for p in pairs}, key=lambda t: t.key)},
         "images": images,
         "image_details": image_details or {},
         "model": opts.model_name,
@@ -282,9 +336,11 @@ def _write_config(
     images: dict[str, str],
     backend: Any = None,
     image_details: dict[str, Any] | None = None,
+    transport: str | None = None,
 ) -> None:
     path = run_dir(opts.logs_dir, opts.run_name) / "config.json"
     previous = read_json(path)
+    transport = transport or (previous.get("messaging_transport") if isinstance(previous, dict) else None)
     invocations = list(previous.get("invocations", [])) if isinstance(previous, dict) else []
     if not invocations or invocations[-1].get("run_id") != labels.run_id:  # written again at the end of a run
         invocations.append(
@@ -294,6 +350,7 @@ def _write_config(
         path,
         {
             **opts.describe(),
+            "messaging_transport": transport,
             "pairs": len(pairs),
             "provenance": {**_provenance(opts, pairs, images, image_details), **_backend_settings(backend)},
             "invocations": invocations,
@@ -328,6 +385,12 @@ def _execute_with(opts: RunOptions, signals: ShutdownSignals) -> dict[str, Any]:
         if opts.agent_config_path:  # the options come from that file's `backend:` section
             raise ConfigError(f"{opts.agent_config_path}: {exc}") from exc
         raise
+    backend_check = getattr(backend, "preflight", None)
+    if callable(backend_check):  # a backend that cannot work here fails now, not once per pair
+        try:
+            backend_check()
+        except CooperBenchError as exc:
+            raise ConfigError(f"backend {opts.backend!r} cannot work here: {exc}") from exc
     if isinstance(backend, ListsResources):  # what a second signal says `cooperbench cleanup` would remove
         signals.leftovers = functools.partial(backend.resources, opts.run_name)
     preflight = getattr(runner_cls, "preflight", None)
@@ -355,6 +418,69 @@ def _execute_with(opts: RunOptions, signals: ShutdownSignals) -> dict[str, Any]:
         )
 
     rdir = run_dir(opts.logs_dir, opts.run_name)
+    lock = _take_run_lock(rdir, reporter)
+    try:
+        return _run_locked(opts, signals, reporter, runner_cls, backend, evaluator, pairs, rdir)
+    finally:
+        lock.release()
+
+
+def _take_run_lock(rdir: Path, reporter: Reporter) -> RunLock:
+    """One writer per run folder (a second process on the run name refuses, naming the first)."""
+    try:
+        lock = RunLock(rdir).acquire()
+    except PermissionError as exc:
+        raise ConfigError(f"cannot write the run folder {rdir}: {exc.strerror} (check --log-dir)") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot write the run folder {rdir}: {exc.strerror or exc} (check --log-dir)") from exc
+    if lock.took_over:
+        holder = describe_holder(lock.took_over)
+        reporter.warn(f"took over the lock of run {rdir.name!r} left by {holder}, which is gone")
+    return lock
+
+
+# What makes two invocations one experiment: resuming with any of these changed would mix two in one folder.
+_SAME_EXPERIMENT = ("agent", "model", "setting", "git_enabled", "messaging_enabled", "config")
+
+
+def _check_same_experiment(opts: RunOptions, pairs: list[Pair], rdir: Path) -> None:
+    """Refuse to resume a run whose results were made with another agent, model, setting, dataset or agent config."""
+    previous = read_json(rdir / "config.json")
+    if opts.force or not isinstance(previous, dict) or not iter_pair_dirs(rdir):
+        return
+    now = opts.describe()
+    differences = [
+        f"{key}: {previous.get(key)!r} in the run, {now[key]!r} now"
+        for key in _SAME_EXPERIMENT
+        if key in previous and previous.get(key) != now[key]
+    ]
+    before = previous.get("provenance") or {}
+    dataset = str(opts.dataset_dir.resolve())
+    if before.get("dataset_dir") and before["dataset_dir"] != dataset:
+        differences.append(f"dataset: {before['dataset_dir']} in the run, {dataset} now")
+    hashes = before.get("task_hashes") or {}
+    changed = sorted({p.task.key for p in pairs if p.task.key in hashes and hashes[p.task.key] != p.task.content_hash})
+    if changed:
+        differences.append(f"dataset: task(s) {', '.join(changed)} changed since the run was made")
+    if differences:
+        raise ConfigError(
+            f"run {opts.run_name!r} in {rdir} was made with other options; resuming it would mix two experiments "
+            "in one folder:\n  " + "\n  ".join(differences) + "\nResume with the run's options, use another "
+            "--name for a new experiment, or pass --force to rerun every selected pair with these options"
+        )
+
+
+def _run_locked(
+    opts: RunOptions,
+    signals: ShutdownSignals,
+    reporter: Reporter,
+    runner_cls: Any,
+    backend: Any,
+    evaluator: Any,
+    pairs: list[Pair],
+    rdir: Path,
+) -> dict[str, Any]:
+    _check_same_experiment(opts, pairs, rdir)
     _check_repeats_layout(opts, pairs)
     units = [(p, r) for p in pairs for r in repeat_numbers(opts.repeats)]
     todo = [
@@ -388,15 +514,23 @@ def _execute_with(opts: RunOptions, signals: ShutdownSignals) -> dict[str, Any]:
         connector_url=connector_url,
         messaging=messaging,
     )
-    _write_config(opts, labels, pairs, ctx.images, backend)
-    reporter.start(opts, total=len(units), skipped=skipped, run_path=rdir, connector=connector_url)
+    previous = read_json(rdir / "config.json")
+    transport = connector_url.split("://")[0] if connector_url else None
+    if transport is None and todo == [] and opts.setting != "solo" and opts.messaging_enabled:
+        # Nothing runs now: the header states the messaging the run's pairs had, not "off".
+        transport = (previous or {}).get("messaging_transport") if isinstance(previous, dict) else None
+        transport = transport or "on"
+    _write_config(opts, labels, pairs, ctx.images, backend, transport=transport)
+    reporter.start(opts, total=len(units), skipped=skipped, run_path=rdir, connector=transport and f"{transport}://")
 
-    evaluations = EvalPool(opts, backend, labels, evaluator, reporter) if opts.auto_eval else None
+    evaluations = EvalPool(opts, backend, labels, evaluator, reporter, abort=ctx.abort) if opts.auto_eval else None
     if evaluations is not None:
         for p, r in units:
             pdir = pair_dir(opts.logs_dir, opts.run_name, opts.setting, p, r)
-            if (p, r) not in todo and pair_outcome(pdir) == "pending_eval":
-                evaluations.submit(p, pdir)  # a previous run stopped between the agents and the evaluation
+            # A previous run stopped between the agents and the evaluation, or its evaluation hit an
+            # infrastructure error (the agents' work is kept: only the evaluation runs again).
+            if (p, r) not in todo and pair_outcome(pdir) in ("pending_eval", "infra_error", "dataset_error"):
+                evaluations.submit(p, pdir)
 
     for pair, repeat in broken:
         reporter.pair_finished(pair, record_dataset_error(ctx, pair, repeat=repeat), "dataset_error")
@@ -406,7 +540,10 @@ def _execute_with(opts: RunOptions, signals: ShutdownSignals) -> dict[str, Any]:
     try:
         _run_pairs(ctx, todo, reporter, evaluations)
         if evaluations is not None:
-            evaluations.join()
+            if ctx.fatal is None:
+                evaluations.join()
+            else:
+                evaluations.stop()
     except KeyboardInterrupt as exc:
         interrupted = signal.Signals(signals.interrupted_by(exc)).name
         reporter.stop()
@@ -423,8 +560,10 @@ def _execute_with(opts: RunOptions, signals: ShutdownSignals) -> dict[str, Any]:
         reporter.stop()
         if messaging is not None:
             messaging.close()
+    if ctx.fatal is not None:
+        _stop_unwritable(ctx, rdir)
     if ctx.images:  # record the image ids resolved during the run
-        _write_config(opts, labels, pairs, ctx.images, backend, _image_details(backend, ctx.images))
+        _write_config(opts, labels, pairs, ctx.images, backend, _image_details(backend, ctx.images), transport)
     incomplete = [] if interrupted else _without_result(opts, units, ctx.harness_failed)
     summary = summarize(
         rdir,
@@ -437,6 +576,18 @@ def _execute_with(opts: RunOptions, signals: ShutdownSignals) -> dict[str, Any]:
     )
     reporter.final(summary, rdir, interrupted=interrupted is not None, skipped=skipped)
     return summary
+
+
+def _stop_unwritable(ctx: RunContext, rdir: Path) -> None:
+    """End a run whose results can no longer be written: its sandboxes removed, what was written kept."""
+    ctx.interrupt_cleanup()
+    ctx.join_workers()
+    with contextlib.suppress(OSError):
+        summarize(rdir)
+    raise RunAborted(
+        f"cannot write the run's results: {ctx.fatal}. The run stopped; the results written before are intact. "
+        "Free space (or make the folder writable) and run the same command again to resume"
+    )
 
 
 def _without_result(opts: RunOptions, units: list[tuple[Pair, int | None]], failed: set[str]) -> list[str]:
@@ -506,12 +657,18 @@ def _run_pairs(
                     error = exc
                     break
                 except InfraError as exc:  # the image could not be prepared
-                    result = record_infra_error(ctx, pair, exc, attempt=attempt, repeat=repeat)
+                    try:
+                        result = record_infra_error(ctx, pair, exc, attempt=attempt, repeat=repeat)
+                    except OSError as write_error:
+                        error = write_error
+                        break
                 except BaseException as exc:  # a harness bug must not take the other pairs down
                     error = exc
                     break
                 if result.get("outcome") != "infra_error" or ctx.stop.is_set():
                     break
+            if isinstance(error, OSError) and error.errno in UNWRITABLE:
+                ctx.abort(error)  # every other pair would fail the same way
             done.put((pair, repeat, result, error))
 
     workers = [
@@ -531,7 +688,7 @@ def _run_pairs(
             continue
         remaining -= 1
         pdir = pair_dir(ctx.options.logs_dir, ctx.options.run_name, ctx.options.setting, pair, repeat)
-        if isinstance(error, PairInterrupted):
+        if isinstance(error, PairInterrupted) or (error is not None and error is ctx.fatal):
             continue
         if error is not None:
             ctx.harness_failed.add(pair.key + (f"#{repeat}" if repeat is not None else ""))
@@ -542,4 +699,9 @@ def _run_pairs(
             evaluations.submit(pair, pdir)
         else:
             reporter.pair_finished(pair, result, pair_outcome(pdir))
-        summarize(run_dir(ctx.options.logs_dir, ctx.options.run_name))
+        try:
+            summarize(run_dir(ctx.options.logs_dir, ctx.options.run_name))
+        except OSError as exc:
+            if exc.errno not in UNWRITABLE:
+                raise
+            ctx.abort(exc)

@@ -90,6 +90,14 @@ class LocalBackend:
                 stacklevel=2,
             )
 
+    def preflight(self) -> None:
+        """Check, before a run starts any pair, that bubblewrap is installed and can create namespaces here.
+
+        Raises:
+            SandboxError: it is missing or cannot work (the message says how to fix it).
+        """
+        self._bwrap()
+
     def describe(self) -> dict[str, Any]:
         """The isolation and limits sandboxes get (recorded in the run's config.json)."""
         return {"network": self.network, **self.limits.describe(), "default_timeout": self.default_timeout}
