@@ -120,3 +120,19 @@ class SlowCleanupAgent:
         env = LocalEnvironment(image=image, cwd="/workspace/repo")
         env.execute("sleep 3600", timeout=7200)
         return AgentResult(status="Submitted", patch="", steps=1)
+
+
+@register("t_fill_disk")
+class FillDiskAgent:
+    """On the pair of features CB_TEST_FILL_ON (e.g. "1,3"), fills the file system of CB_TEST_FILL_PATH first."""
+
+    def run(self, task, image, *, config=None, **kwargs):
+        if config["task"]["pair_features"] == [int(x) for x in os.environ["CB_TEST_FILL_ON"].split(",")]:
+            try:
+                with open(os.environ["CB_TEST_FILL_PATH"], "wb") as fh:
+                    while True:
+                        fh.write(b"\0" * 65536)
+                        fh.flush()
+            except OSError:
+                pass  # the disk is full now
+        return AgentResult(status="Submitted", patch="diff --git a/x b/x\n" + "+" * 20000 + "\n", steps=1)
