@@ -155,7 +155,9 @@ def run_command(
     """Run agents on pairs of features (coop, solo or team), then evaluate them.
 
     Running the same command again resumes: pairs with a result are kept, pairs without one
-    (an infrastructure error, of the agents or of the evaluation) are run again.
+    (an infrastructure error, of the agents or of the evaluation) are run again. A run name has
+    one writer: a second run on a name being run refuses, and resuming with another agent,
+    model, setting, dataset or agent config is refused (--force reruns every selected pair).
 
     Exit status: 0 every selected pair has a result (a pass or an agent's failure); 1 some
     pair was left without a result (an infrastructure, dataset or harness error after its
