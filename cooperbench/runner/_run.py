@@ -443,7 +443,7 @@ def _take_run_lock(rdir: Path, reporter: Reporter) -> RunLock:
 _SAME_EXPERIMENT = ("agent", "model", "setting", "git_enabled", "messaging_enabled", "config")
 
 
-def _check_same_experiment(opts: RunOptions, pairs: list[Pair], rdir: Path) -> None:
+def _check_same_experiment(opts: RunOptions, pairs: list[Pair], rdir: Path, reporter: Reporter) -> None:
     """Refuse to resume a run whose results were made with another agent, model, setting, dataset or agent config."""
     previous = read_json(rdir / "config.json")
     if opts.force or not isinstance(previous, dict) or not iter_pair_dirs(rdir):
@@ -460,8 +460,11 @@ def _check_same_experiment(opts: RunOptions, pairs: list[Pair], rdir: Path) -> N
         differences.append(f"dataset: {before['dataset_dir']} in the run, {dataset} now")
     hashes = before.get("task_hashes") or {}
     changed = sorted({p.task.key for p in pairs if p.task.key in hashes and hashes[p.task.key] != p.task.content_hash})
-    if changed:
-        differences.append(f"dataset: task(s) {', '.join(changed)} changed since the run was made")
+    if changed:  # a task fixed in place (a dataset error) is a resume, not another experiment: said, not refused
+        reporter.warn(
+            f"task(s) {', '.join(changed)} changed since run {opts.run_name!r} was made: their pairs that have a "
+            "result keep it (--force reruns them)"
+        )
     if differences:
         raise ConfigError(
             f"run {opts.run_name!r} in {rdir} was made with other options; resuming it would mix two experiments "
@@ -480,7 +483,7 @@ def _run_locked(
     pairs: list[Pair],
     rdir: Path,
 ) -> dict[str, Any]:
-    _check_same_experiment(opts, pairs, rdir)
+    _check_same_experiment(opts, pairs, rdir, reporter)
     _check_repeats_layout(opts, pairs)
     units = [(p, r) for p in pairs for r in repeat_numbers(opts.repeats)]
     todo = [
