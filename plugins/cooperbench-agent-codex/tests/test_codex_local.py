@@ -74,7 +74,8 @@ def test_without_the_relay_codex_calls_the_endpoint_itself_and_the_key_stays_out
     task = load_task(Path(__file__).resolve().parents[3] / "examples" / "dataset" / "textkit_task" / "task1")
     assert task is not None
     # The host's network, so the sandbox reaches the server on this machine's loopback by itself.
-    backend = get_backend("local", cache_dir=str(tmp_path / "cache"), network="host")
+    with pytest.warns(UserWarning, match="shares the host's network"):
+        backend = get_backend("local", cache_dir=str(tmp_path / "cache"), network="host")
     active = ActiveRun(
         backend=backend, labels=RunLabels("codex-direct"), images={task.image_name(): backend.resolve_image(task)}
     )
