@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import platform
@@ -448,7 +449,7 @@ def _check_same_experiment(opts: RunOptions, pairs: list[Pair], rdir: Path, repo
     previous = read_json(rdir / "config.json")
     if opts.force or not isinstance(previous, dict) or not iter_pair_dirs(rdir):
         return
-    now = opts.describe()
+    now = json.loads(json.dumps(opts.describe(), default=str))  # as config.json holds it (tuples as lists, ...)
     differences = [
         f"{key}: {previous.get(key)!r} in the run, {now[key]!r} now"
         for key in _SAME_EXPERIMENT
