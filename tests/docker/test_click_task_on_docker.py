@@ -58,7 +58,9 @@ def test_click_task_is_graded_against_the_repositorys_click(tmp_path: Path, pip_
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=1500, cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        evaluation = json.loads((logs / run_name / "coop" / "click_task" / "1" / "f1_f2" / "eval.json").read_text())
+        pair = logs / run_name / "coop" / "click_task" / "1" / "f1_f2"
+        assert (pair / "eval.json").is_file(), f"no evaluation; the run said:\n{proc.stdout}{proc.stderr}"
+        evaluation = json.loads((pair / "eval.json").read_text())
         for key in ("feature1", "feature2"):
             feature = evaluation[key]
             assert feature["passed"] and feature["tests_passed"] >= 1, feature["test_output"][-3000:]
