@@ -53,7 +53,7 @@ def test_click_task_is_graded_against_the_repositorys_click(tmp_path: Path, pip_
     logs = tmp_path / "logs"
     command = [sys.executable, "-m", "cooperbench", "run", "--backend", "docker", "-a", "oracle", "-n", run_name]
     command += ["--agent-config", str(config), "--dataset-dir", str(dataset), "--log-dir", str(logs)]
-    command += ["-r", "click_task", "--no-messaging"]
+    command += ["-r", "click_task", "--no-messaging", "--policy", "paper"]  # both features edit click/__init__.py
     backend = DockerBackend(pull=False)
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=1500, cwd=tmp_path)
