@@ -245,7 +245,7 @@ def test_missing_runner_sh_is_an_error_naming_the_path(
     pair = Pair(task.repo, task.task_id, (1, 3), task)
     record = coop(backend, request, pair, gold(pair, 0), gold(pair, 1))
     assert str(task.path / "runner.sh") in record["error"] and "add it to the task folder" in record["error"]
-    assert record["outcome"] == "infra_error"
+    assert record["outcome"] == "dataset_error"
 
 
 def test_a_hanging_test_run_is_killed_at_its_timeout_and_recorded(
@@ -285,8 +285,8 @@ def test_an_unknown_setting_is_reported_without_creating_a_sandbox(
 ) -> None:
     pair = get_pair("textkit_task", 1, 1, 3)
     run = run_labels(request)
-    record = MergeEvaluator().evaluate_pair(pair, "team", {"agent1": gold(pair, 0)}, backend, run)
-    assert record["error"].startswith("ConfigError: setting must be coop or solo, got 'team'")
+    record = MergeEvaluator().evaluate_pair(pair, "trio", {"agent1": gold(pair, 0)}, backend, run)
+    assert record["error"].startswith("ConfigError: setting must be coop, solo or team, got 'trio'")
     assert record["outcome"] == "infra_error" and backend.resources(run.run_name) == []
 
 

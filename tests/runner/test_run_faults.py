@@ -255,14 +255,15 @@ def test_an_evaluation_infra_error_is_evaluated_again_by_the_next_run(tmp_path, 
     assert "merge_conflict" in first and "the agents' patches conflict" in first  # the line carries its reason
 
     # The evaluation sandbox died last time: what `cooperbench run` recorded then.
-    died = {**evaluation, "outcome": "infra_error", "error": "SandboxError: the evaluation sandbox died"}
+    died = {**evaluation, "outcome": "infra_error", "error": "SandboxError: the evaluation sandbox died",
+            "evaluated_at": "2000-01-01T00:00:00+00:00"}  # fmt: skip
     (pdir / "eval.json").write_text(json.dumps(died))
     (pdir / "result.json").write_text(json.dumps({**result, "outcome": "infra_error"}))
     run("ev", features=[1, 2], **options)
     again = capsys.readouterr().out
     assert "1 already done" in again and "messaging embedded" in again  # the run's messaging, not "off"
     evaluated = json.loads((pdir / "eval.json").read_text())
-    assert evaluated["outcome"] == "merge_conflict" and evaluated["evaluated_at"] != evaluation["evaluated_at"]
+    assert evaluated["outcome"] == "merge_conflict" and evaluated["evaluated_at"] != died["evaluated_at"]
     kept = json.loads((pdir / "result.json").read_text())
     assert kept["run_id"] == result["run_id"] and kept["outcome"] == "merge_conflict"  # agents not run again
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())

@@ -162,7 +162,10 @@ def test_cooperbench_run_with_the_example_agent_merges_both_notes_and_records_th
     pair = tmp_path / "logs" / "example-e2e" / "coop" / task.repo / str(task.task_id) / "f1_f2"
     assert "+++ b/NOTES-agent1.md" in (pair / "agent1.patch").read_text()
     assert "+++ b/NOTES-agent2.md" in (pair / "agent2.patch").read_text()
-    conversation = json.loads((pair / "conversation.json").read_text())
+    # the ledger also holds presence notices and status entries (their "kind"); only messages count here
+    conversation = [
+        m for m in json.loads((pair / "conversation.json").read_text()) if m.get("kind", "message") == "message"
+    ]
     assert sorted((m["from"], m["to"]) for m in conversation) == [("agent1", "agent2"), ("agent2", "agent1")]
     result = json.loads((pair / "result.json").read_text())
     assert [result["agents"][a]["status"] for a in ("agent1", "agent2")] == ["Submitted", "Submitted"]
