@@ -211,9 +211,7 @@ def pull_command(
                 console.print(f"{name}: pulled, but {exc}")
                 continue
             _report(console, backend, name, "pulled", time.monotonic() - started)
-    _disk_line(console, backend, [t.image_name(backend.image_prefix) for t in tasks])
-    if failed:
-        raise _fail(f"{len(failed)} of {len(tasks)} image(s) could not be pulled:\n  " + "\n  ".join(failed), code=1)
+    _finish(console, backend, tasks, failed, "pulled")
 
 
 @images_app.command("build")
@@ -266,30 +264,60 @@ def build_command(
             finally:
                 progress.remove_task(bar)
             _report(console, backend, name, "built", time.monotonic() - started)
-    _disk_line(console, backend, [t.image_name(backend.image_prefix) for t in tasks])
-    if failed:
-        raise _fail(f"{len(failed)} of {len(tasks)} image(s) could not be built:\n  " + "\n  ".join(failed), code=1)
+    _finish(console, backend, tasks, failed, "built")
 
 
-def _disk_line(console: Console, backend: DockerBackend, names: list[str]) -> None:
-    """Disk use of the images named ``names``: the space only they hold, and the space they share with others."""
-    usage = _disk_usage(backend, names)
+def _finish(console: Console, backend: DockerBackend, tasks: list[Task], failed: list[str], verb: str) -> None:
+    """The closing lines of ``pull`` and ``build``: disk use, then the failures (exit status 1) if any."""
+    usage = _disk_usage(backend, [t.image_name(backend.image_prefix) for t in tasks])
     console.print(
-        f"{usage['count']} image(s) present: {_size(usage['unique'])} on disk of their own, "
+        f"{usage['count']} image(s) present: {_disk_text(usage)} on disk of their own, "
         f"plus {_size(usage['shared'])} of layers shared with other images"
     )
+    if failed:
+        raise _fail(f"{len(failed)} of {len(tasks)} image(s) could not be {verb}:\n  " + "\n  ".join(failed), code=1)
 
 
-def _disk_usage(backend: DockerBackend, names: list[str]) -> dict[str, int]:
+def _disk_text(usage: dict[str, Any]) -> str:
+    return _size(usage["unique"]) if usage.get("error") is None else f"unknown ({usage['error']})"
+
+
+# The Engine answers one disk-usage query at a time; a concurrent one (another client's
+# `docker system df`) gets HTTP 500 "a disk usage operation is already running".
+_DF_BUSY = "already running"
+_DF_PATIENCE = 60.0
+
+
+def _disk_usage(backend: DockerBackend, names: list[str]) -> dict[str, Any]:
+    """Disk use of the images named ``names``: the space only they hold, and the space they share with others.
+
+    Informational only: when the Engine cannot say (busy for a minute, or another error) the
+    figures are 0 and ``error`` says why, so the command's own work still succeeds.
+    """
+    import docker.errors
+
+    deadline = time.monotonic() + _DF_PATIENCE
+    delay = 0.2
+    while True:
+        try:
+            images = backend.client.api.df().get("Images") or []
+            break
+        except docker.errors.APIError as exc:
+            reason = str(exc.explanation or exc)
+            if _DF_BUSY in reason and time.monotonic() + delay < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            return {"count": 0, "unique": 0, "shared": 0, "error": f"docker could not report disk use: {reason}"}
     wanted = set(names)
     count = unique = shared = 0
-    for image in backend.client.api.df().get("Images") or []:
+    for image in images:
         if wanted & set(image.get("RepoTags") or []):
             count += 1
             # Shared layers (a common base) count once: the largest share stands for them.
             shared = max(shared, int(image.get("SharedSize") or 0))
             unique += max(0, int(image.get("Size") or 0) - max(0, int(image.get("SharedSize") or 0)))
-    return {"count": count, "unique": unique, "shared": shared}
+    return {"count": count, "unique": unique, "shared": shared, "error": None}
 
 
 @images_app.command("list")
@@ -359,7 +387,7 @@ def list_command(
     console.print(table)
     missing = sum(not r["present"] for r in rows)
     console.print(
-        f"{len(rows) - missing} of {len(rows)} image(s) present ({missing} missing): {_size(usage['unique'])} on disk "
+        f"{len(rows) - missing} of {len(rows)} image(s) present ({missing} missing): {_disk_text(usage)} on disk "
         f"of their own, plus {_size(usage['shared'])} of layers shared with other images"
     )
 
@@ -394,7 +422,7 @@ def prune_command(
     if not candidates:
         console.print(f"nothing to remove: every task image with prefix {prefix!r} belongs to a selected task")
         return
-    before = _disk_usage(backend, [tag for tag, _ in candidates])["unique"]
+    freeing = _disk_text(_disk_usage(backend, [tag for tag, _ in candidates]))
     removed = kept = 0
     for tag, size in sorted(candidates):
         if dry_run:
@@ -409,6 +437,6 @@ def prune_command(
         removed += 1
         console.print(f"removed {tag} ({_size(size)})")
     if dry_run:
-        console.print(f"{len(candidates)} image(s) would be removed, freeing up to {_size(before)}")
+        console.print(f"{len(candidates)} image(s) would be removed, freeing up to {freeing}")
     else:
-        console.print(f"removed {removed} image(s), freed up to {_size(before)}" + (f"; {kept} kept" if kept else ""))
+        console.print(f"removed {removed} image(s), freed up to {freeing}" + (f"; {kept} kept" if kept else ""))
