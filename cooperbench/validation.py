@@ -17,12 +17,18 @@ Test runs are memoized (:mod:`cooperbench.evaluation.memo`), so a gold patch tes
 a pair's attribution is not run again for its feature's check. With ``logs_dir`` everything is
 kept and a second ``validate`` with the same folder resumes: finished pairs and checked features
 (of unchanged task folders) are not run again.
+
+A signal (Ctrl-C, SIGTERM, SIGHUP) stops both parts as it stops a run: the sandboxes are
+removed, no verdict is drawn from what the interruption cut short, what finished is kept in
+``logs_dir``, and :func:`validate` raises ``KeyboardInterrupt`` (its ``exit_status`` is the
+shell's 128 + the signal's number).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import sys
 import tempfile
 import threading
@@ -34,7 +40,7 @@ from typing import Any, TextIO
 
 from cooperbench.backends import RunLabels, get_backend
 from cooperbench.dataset import Pair, Task, discover_pairs
-from cooperbench.errors import CooperBenchError, DatasetError
+from cooperbench.errors import CooperBenchError, DatasetError, SandboxError
 from cooperbench.io import read_json, write_json_atomic
 
 __all__ = ["GRADEABILITY_FILE", "VERDICTS", "ValidationReport", "check_feature", "validate"]
@@ -159,6 +165,32 @@ def _hiding(folder: Path | None) -> Iterator[None]:
 # --- gradeability of a feature ----------------------------------------------------------------
 
 
+class LiveSandboxes:
+    """The sandboxes of running feature checks, so that an interruption can remove them mid-command."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[Any] = set()
+        self.stopping = False
+
+    def add(self, sandbox: Any) -> None:
+        with self._lock:
+            if not self.stopping:
+                self._live.add(sandbox)
+                return
+        raise SandboxError("validation interrupted before this feature's check started")
+
+    def discard(self, sandbox: Any) -> None:
+        with self._lock:
+            self._live.discard(sandbox)
+
+    def stop(self) -> list[Any]:
+        """No check may start a sandbox from now on; the sandboxes still running."""
+        with self._lock:
+            self.stopping = True
+            return list(self._live)
+
+
 def check_feature(
     task: Task,
     feature_id: int,
@@ -167,6 +199,7 @@ def check_feature(
     *,
     policy: str | None = None,
     timeout: float = 900.0,
+    live: LiveSandboxes | None = None,
 ) -> dict[str, Any]:
     """Check that a feature's tests grade it: pass with its gold patch, fail (having run) without.
 
@@ -206,6 +239,8 @@ def check_feature(
         files["gold.patch"] = patch_bytes(gold)
         image = backend.resolve_image(task)
         sandbox = backend.create_sandbox(image, run=labels, purpose="check")
+        if live is not None:
+            live.add(sandbox)
         for name, data in files.items():
             sandbox.write_file(f"{PATCHES_DIR}/{name}", data, mode=0o755 if name == "runner.sh" else 0o644)
         prepared = _steps.prepare(sandbox, ("gold",), merge=False)
@@ -230,6 +265,8 @@ def check_feature(
         row["problems"] = [f"{type(exc).__name__}: {exc}"]
     finally:
         if sandbox is not None:
+            if live is not None:
+                live.discard(sandbox)
             sandbox.cleanup()
     return row
 
@@ -308,21 +345,25 @@ def validate(
 
     Raises:
         CooperBenchError: the options or the dataset are invalid (as for ``run``).
+        KeyboardInterrupt: a signal stopped the validation (``exit_status`` is the shell's 128 + N);
+            its sandboxes are removed and what finished is kept in ``logs_dir``.
     """
     from cooperbench.evaluation.policy import get_policy
     from cooperbench.runner import run
     from cooperbench.runner._options import load_agent_config
     from cooperbench.runner._paths import pair_dir
+    from cooperbench.runner._signals import RunInterrupted, ShutdownSignals
 
     scoring = get_policy(policy)
     pairs = discover_pairs(dataset_dir, subset=subset, repo=repo, task_id=task_id, features=features)
     report = ValidationReport(backend=backend, policy=scoring.name)
     name = f"validate-{backend}"
-    with tempfile.TemporaryDirectory(prefix="cooperbench-validate-") as scratch:
+    # SIGTERM and SIGHUP stop it as Ctrl-C does (the oracle run installs its own handlers inside).
+    with ShutdownSignals(name), tempfile.TemporaryDirectory(prefix="cooperbench-validate-") as scratch:
         logs = Path(logs_dir) if logs_dir is not None else Path(scratch)
         kept = logs_dir is not None
         with _hiding(None if kept else Path(scratch)):
-            run(
+            summary = run(
                 name,
                 subset=subset,
                 repo=repo,
@@ -339,7 +380,11 @@ def validate(
                 messaging_enabled=False,
                 agent_config=agent_config,
                 policy=scoring.name,
+                _return_summary=True,
             )
+        if summary is not None and summary.get("interrupted"):
+            # The run said what it kept; pairs the signal cut short say nothing about the dataset.
+            raise RunInterrupted(signal.Signals[str(summary.get("interrupted_by") or "SIGINT")].value)
         for pair in pairs:
             row, problems = _pair_row(pair, pair_dir(logs, name, "coop", pair), kept=kept)
             report.pairs.append(row)
@@ -390,20 +435,38 @@ def _check_features(
             # a row of an unchanged task folder, checked under the same policy, stands
             if task is not None and row.get("content_hash") == task.content_hash and saved.get("policy") == policy:
                 rows[key] = row  # type: ignore[index]
+    from cooperbench.runner._signals import RunInterrupted
+
     lock = threading.Lock()
+    live = LiveSandboxes()
 
     def save() -> None:
         ordered = [rows[k] for k in sorted(rows)]
         write_json_atomic(path, {"policy": policy, "backend": backend.name, "features": ordered})
 
     def check(key: tuple[str, int]) -> None:
-        row = check_feature(todo[key], key[1], backend, labels, policy=policy, timeout=timeout)
+        if live.stopping:
+            return
+        row = check_feature(todo[key], key[1], backend, labels, policy=policy, timeout=timeout, live=live)
         with lock:
+            if live.stopping:  # ended by the interruption (its sandbox removed): no verdict, nothing saved
+                return
             rows[key] = row
             save()
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(check, [k for k in sorted(todo) if k not in rows]))
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    try:
+        for future in [pool.submit(check, k) for k in sorted(todo) if k not in rows]:
+            future.result()
+    except KeyboardInterrupt as exc:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for sandbox in live.stop():
+            with contextlib.suppress(Exception):  # best effort: the check's own cleanup runs too
+                sandbox.cleanup()
+        pool.shutdown(wait=True)
+        raise exc if isinstance(exc, RunInterrupted) else RunInterrupted(signal.SIGINT) from None
+    finally:
+        pool.shutdown(wait=True)
     run_folder.mkdir(parents=True, exist_ok=True)
     save()
     return [rows[k] for k in sorted(todo)]

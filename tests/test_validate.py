@@ -6,11 +6,14 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from cooperbench.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT / "examples" / "dataset"
@@ -138,3 +141,62 @@ def test_example_dataset_validates_on_docker(tmp_path):
     proc = validate("--dataset-dir", str(DATASET), "--backend", "docker", "--agent-config", str(config), timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK: 16 pair(s) and 9 feature(s) validated." in proc.stdout
+
+
+def _interrupted_validate(tmp_path: Path, signum: signal.Signals, ready) -> tuple[subprocess.Popen, str, list[str]]:
+    """Start `validate` on minicalc (one pair at a time), send ``signum`` once ``ready(logs)`` holds.
+
+    A cache folder of its own keeps the sandboxes of other tests' `validate-local` out of the count.
+    Returns the ended process, its output and what the local backend still holds of the run.
+    """
+    from cooperbench.backends.local.backend import LocalBackend
+
+    env = {**os.environ, "COLUMNS": "200", "COOPERBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "out.txt"
+    logs = tmp_path / "logs"
+    command = [sys.executable, "-m", "cooperbench", "validate", "--dataset-dir", str(DATASET), "-r", "minicalc_task"]
+    with out.open("w") as sink:
+        proc = subprocess.Popen([*command, "--log-dir", str(logs), "-c", "1"], env=env, stdout=sink,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for(lambda: proc.poll() is not None or ready(logs / "validate-local"), "the moment to interrupt", 300)
+        assert proc.poll() is None, out.read_text()
+        proc.send_signal(signum)
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    backend = LocalBackend(cache_dir=tmp_path / "cache")
+    left = backend.resources("validate-local")
+    backend.cleanup(run_name="validate-local")
+    return proc, out.read_text(), left
+
+
+def test_sigterm_while_gold_pairs_run_stops_validate_without_a_verdict(tmp_path):
+    proc, text, left = _interrupted_validate(
+        tmp_path, signal.SIGTERM, lambda run: any((run / "coop").rglob("result.json"))
+    )
+    assert proc.returncode == 143, text
+    assert "Validation interrupted: no verdict on the dataset or the backend" in text
+    assert "the same command resumes" in text and "Traceback" not in text
+    # nothing the interruption cut short is reported as a problem of the dataset
+    assert "problem(s)" not in text and "Gold pairs" not in text and "OK:" not in text
+    assert left == [], left
+
+
+def test_ctrl_c_while_features_are_checked_saves_no_cut_short_verdict_and_the_same_command_resumes(tmp_path):
+    grades = tmp_path / "logs" / "validate-local" / "gradeability.json"
+    proc, text, left = _interrupted_validate(tmp_path, signal.SIGINT, lambda run: grades.exists())
+    assert proc.returncode == 130, text
+    assert "Validation interrupted" in text and "problem(s)" not in text and "Traceback" not in text
+    assert left == [], left
+    saved = json.loads(grades.read_text())["features"]
+    assert 1 <= len(saved) < 5, saved  # the checks that finished, and only those
+    assert all(row["verdict"] == "gradeable" for row in saved), saved
+    again = validate("--dataset-dir", str(DATASET), "-r", "minicalc_task", "--log-dir", str(tmp_path / "logs"),
+                     "-c", "1")  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "OK: 10 pair(s) and 5 feature(s) validated." in again.stdout
+    final = {(r["task"], r["feature"]): r for r in json.loads(grades.read_text())["features"]}
+    assert all(final[(r["task"], r["feature"])] == r for r in saved)  # checked once, not again

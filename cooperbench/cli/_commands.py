@@ -368,7 +368,8 @@ def validate_command(
     Prints, per pair, whether the gold patches merge cleanly and each feature passes; per feature
     whether it is gradeable: its tests pass with its gold patch and fail without it, having run.
     Exits 1 when a cleanly merging gold pair fails its tests, a gold patch does not apply, or a
-    feature is not gradeable (gold fails, tests pass without the feature, or tests did not run).
+    feature is not gradeable (gold fails, tests pass without the feature, or tests did not run);
+    130, 143 or 129 when Ctrl-C, SIGTERM or SIGHUP stopped it (its sandboxes removed, no verdict).
     """
     import json
 
@@ -398,8 +399,10 @@ def validate_command(
             )
     except CooperBenchError as exc:
         raise fail(str(exc)) from exc
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        kept = f"what finished is kept in {log_dir}: the same command resumes" if log_dir else "nothing is kept"
+        typer.echo(f"Validation interrupted: no verdict on the dataset or the backend ({kept}).", err=True)
+        raise typer.Exit(getattr(exc, "exit_status", 130)) from None
 
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
