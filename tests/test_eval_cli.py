@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,44 @@ def test_eval_of_an_unknown_run_lists_the_runs(tmp_path):
     proc = cli("eval", "-n", "missing", "--dataset-dir", str(DATASET), "--log-dir", str(tmp_path))
     assert proc.returncode == 2
     assert "missing" in proc.stderr and "some_run" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sigterm_stops_eval_removes_its_sandboxes_and_the_same_command_evaluates_the_rest(tmp_path):
+    from cooperbench.backends.local.backend import LocalBackend
+    from cooperbench.testing.waiting import wait_for
+
+    env = {**os.environ, "COLUMNS": "200", "COOPERBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    common = ["--dataset-dir", str(DATASET), "--log-dir", str(tmp_path / "logs"), "-r", "minicalc_task"]
+    ran = subprocess.run([sys.executable, "-m", "cooperbench", "run", "-n", "later", "--agent", "oracle",
+                          "--no-messaging", "--no-auto-eval", *common], capture_output=True, text=True, env=env,
+                         timeout=600)  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    pairs = sorted((tmp_path / "logs" / "later" / "coop" / "minicalc_task" / "2").iterdir())
+    assert len(pairs) == 10
+    out = tmp_path / "eval.txt"
+    with out.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "cooperbench", "eval", "-n", "later", "-c", "1", *common],
+                                env=env, stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for(lambda: proc.poll() is not None or any((p / "eval.json").exists() for p in pairs), "an eval.json", 300)
+        assert proc.poll() is None, out.read_text()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    backend = LocalBackend(cache_dir=tmp_path / "cache")
+    left = backend.resources("later")
+    backend.cleanup(run_name="later")
+    text = out.read_text()
+    assert proc.returncode == 143, text
+    assert "Evaluation of later interrupted" in text and "Traceback" not in text
+    assert left == [], left
+    done = [p for p in pairs if (p / "eval.json").exists()]
+    assert 1 <= len(done) < 10, text
+    again = subprocess.run([sys.executable, "-m", "cooperbench", "eval", "-n", "later", *common], capture_output=True,
+                           text=True, env=env, timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    outcomes = [json.loads((p / "eval.json").read_text())["outcome"] for p in pairs]
+    assert "infra_error" not in outcomes and outcomes.count("pass") >= 1, outcomes

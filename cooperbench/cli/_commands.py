@@ -253,6 +253,8 @@ def eval_command(
 
     Re-grading a finished run under another scoring policy (`--policy paper`) writes
     eval.<policy>.json beside each pair's eval.json and adds that policy's pass rate to summary.json.
+    Ctrl-C, SIGTERM or SIGHUP stop it (exit 130, 143, 129): its sandboxes are removed, what was
+    evaluated is kept, and the same command evaluates the rest.
     """
     from cooperbench.evaluation import evaluate
 
@@ -273,8 +275,13 @@ def eval_command(
         )
     except CooperBenchError as exc:
         raise fail(str(exc)) from exc
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        typer.echo(
+            f"Evaluation of {name} interrupted: its sandboxes are removed and the pairs evaluated so far are kept; "
+            "the same command evaluates the rest.",
+            err=True,
+        )
+        raise typer.Exit(getattr(exc, "exit_status", 130)) from None
 
 
 @app.command("cleanup")

@@ -189,6 +189,9 @@ def evaluate(
         DatasetError: the run folder, the dataset or the subset does not exist.
         ConfigError: ``policy`` is unknown, or the evaluator takes no policy.
         UnknownPluginError: the backend or evaluator is not installed.
+        KeyboardInterrupt: Ctrl-C, SIGTERM or SIGHUP (``exit_status`` is the shell's 128 + N, when
+            the signal came through the handlers installed here): the sandboxes are removed, every
+            eval.json written stays, and a pair cut short is left for the next ``evaluate``.
     """
     settings = defaults()
     logs_root = Path(logs_dir if logs_dir is not None else settings.logs_dir)
@@ -209,8 +212,11 @@ def evaluate(
     out.print(f"[bold]cooperbench eval[/bold] {run_name}: {len(pair_dirs)} pair(s), {len(todo)} to evaluate{under}")
     errors = 0
     if todo:
+        from cooperbench.runner._signals import ShutdownSignals
+
         tasks = {(t.repo, t.task_id): t for t in load_tasks(data_root, repo=repo, task_id=task_id)}
-        errors = _evaluate_all(todo, tasks, the_evaluator, backend, run_name, concurrency, timeout, out, eval_file)
+        with ShutdownSignals(run_name):  # SIGTERM and SIGHUP stop it as Ctrl-C does
+            errors = _evaluate_all(todo, tasks, the_evaluator, backend, run_name, concurrency, timeout, out, eval_file)
     part = write_evaluation_summary(run_dir)
     by_policy = part.get("by_policy") or {}
     rate = (by_policy.get(chosen) or {}).get("pass_rate") if chosen else None
