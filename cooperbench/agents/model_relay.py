@@ -11,7 +11,14 @@ command the agent runs. The relay fixes both:
 - the socket's directory is mounted read-only at :data:`SANDBOX_DIR` in that agent's
   sandboxes only, with a small forwarder (Python 3 stdlib, or core Perl) that listens on ``127.0.0.1``
   inside the sandbox and pipes to the socket; :meth:`ModelRelay.start_script` gives the shell
-  lines that start it, after which ``$COOPERBENCH_MODEL_URL`` is the base URL for the CLI.
+  lines that start it, after which ``$COOPERBENCH_MODEL_URL`` is the base URL for the CLI. A CLI
+  that speaks HTTP over a unix socket itself (Claude Code's ``ANTHROPIC_UNIX_SOCKET``) is pointed
+  at :data:`SANDBOX_SOCKET` instead and needs no forwarder.
+
+The relay's own error answers (unreachable endpoint, step limit) take the shape of the API the
+CLI speaks: OpenAI's (``{"error": {"message", "type", "code"}}``, the default) or Anthropic's
+(``{"type": "error", "error": {"type", "message"}}``), so the CLI reports them as it would the
+provider's.
 
 Rate limits (429) are retried by the relay itself, after the ``Retry-After`` the provider asks
 for; a CLI need not retry them (Codex does not). The relay can also bound the number of model
@@ -34,18 +41,28 @@ import shutil
 import socketserver
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["FORWARDER_NAME", "PERL_FORWARDER_NAME", "SANDBOX_DIR", "SOCKET_NAME", "STEP_LIMIT_CODE", "ModelRelay"]
+__all__ = [
+    "FORWARDER_NAME",
+    "PERL_FORWARDER_NAME",
+    "SANDBOX_DIR",
+    "SANDBOX_SOCKET",
+    "SOCKET_NAME",
+    "STEP_LIMIT_CODE",
+    "ModelRelay",
+]
 
 SANDBOX_DIR = "/run/cooperbench/model"
 """Where the relay's directory (socket and forwarder) is mounted in a sandbox."""
 SOCKET_NAME = "model.sock"
+SANDBOX_SOCKET = f"{SANDBOX_DIR}/{SOCKET_NAME}"
+"""The relay's socket as a sandbox sees it, for a CLI that speaks HTTP over a unix socket itself."""
 FORWARDER_NAME = "forward.py"
 PERL_FORWARDER_NAME = "forward.pl"
 """The forwarder for images without python3 (core Perl, which Debian-based images carry)."""
@@ -54,8 +71,8 @@ STEP_LIMIT_CODE = "cooperbench_step_limit"
 
 # Headers that describe one hop, never forwarded (RFC 9110 7.6.1), and what the relay sets itself.
 _HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"}
-    | {"upgrade", "host", "content-length"}
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer"}
+    | {"transfer-encoding", "upgrade", "host", "content-length"}
 )
 
 
@@ -104,7 +121,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _error(self, status: int, message: str, code: str) -> None:
-        body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "code": code}}).encode()
+        if self.server.relay.error_format == "anthropic":
+            kind = "invalid_request_error" if status < 500 else "api_error"
+            answer: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+        else:
+            answer = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+        body = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -121,8 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
                 STEP_LIMIT_CODE,
             )
             return
-        replaced = {k.lower() for k in relay.headers}
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP | replaced}
+        dropped = _HOP_BY_HOP | relay._dropped_headers
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
         headers.update(relay.headers)
         headers["Content-Length"] = str(len(body))
         path = relay._path + self.path if self.path.startswith("/") else f"{relay._path}/{self.path}"
@@ -131,10 +153,13 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 connection.request(self.command, path, body=body, headers=headers)
                 response = connection.getresponse()
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 self._error(
-                    502, f"cooperbench model relay: cannot reach the model endpoint: {exc}", "relay_unreachable"
+                    502,
+                    f"cooperbench model relay: cannot reach the model endpoint {relay._shown_upstream}: "
+                    f"{type(exc).__name__}: {exc}",
+                    "relay_unreachable",
                 )
                 return
             if response.status != 429 or attempt == relay.rate_limit_retries:
@@ -152,11 +177,12 @@ class _Handler(BaseHTTPRequestHandler):
             for key, value in response.getheaders():
                 if key.lower() not in _HOP_BY_HOP:
                     self.send_header(key, value)
+            self.send_header("Connection", "close")  # the answer's end is the connection's
             self.end_headers()
             while chunk := response.read1(65536):
                 self.wfile.write(chunk)
                 self.wfile.flush()
-        except OSError:
+        except (OSError, http.client.HTTPException):
             pass  # either side went away mid-answer; the client sees a cut stream and retries
         finally:
             connection.close()
@@ -170,6 +196,11 @@ class ModelRelay:
             ``/responses`` goes to ``<upstream>/responses``.
         headers: set on every forwarded request, replacing the client's (``Authorization``,
             ``api-key``, ...). Never logged or written anywhere.
+        drop_headers: the client's headers never forwarded even where ``headers`` sets no
+            replacement (names, any case): a placeholder credential the CLI must send, say
+            ``x-api-key`` when the host authenticates with ``Authorization`` alone.
+        error_format: the shape of the relay's own error answers: ``"openai"`` or ``"anthropic"``
+            (the API the CLI speaks).
         max_requests: POST requests forwarded at most (``None``: no limit).
         timeout: seconds the upstream may stay silent before the relay cuts the request.
         rate_limit_retries: how often a 429 answer is retried by the relay itself (after the
@@ -180,7 +211,7 @@ class ModelRelay:
         directory: where the socket and forwarder go (default: a fresh private folder).
 
     Raises:
-        ValueError: ``upstream`` is not an http(s) URL.
+        ValueError: ``upstream`` is not an http(s) URL, or ``error_format`` is neither format.
     """
 
     def __init__(
@@ -188,6 +219,8 @@ class ModelRelay:
         upstream: str,
         *,
         headers: Mapping[str, str] | None = None,
+        drop_headers: Iterable[str] = (),
+        error_format: Literal["openai", "anthropic"] = "openai",
         max_requests: int | None = None,
         timeout: float = 600.0,
         rate_limit_retries: int = 6,
@@ -198,8 +231,14 @@ class ModelRelay:
         url = urlsplit(upstream)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"the model endpoint must be an http(s) URL, got {upstream!r}")
+        if error_format not in ("openai", "anthropic"):
+            raise ValueError(f"error_format must be 'openai' or 'anthropic', got {error_format!r}")
         self.upstream = upstream
         self.headers = dict(headers or {})
+        self.error_format = error_format
+        self._dropped_headers = frozenset(k.lower() for k in (*self.headers, *drop_headers))
+        # What error answers name: no user info or query, which may carry credentials.
+        self._shown_upstream = f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}"
         self.max_requests = max_requests
         self.timeout = timeout
         self.on_request = on_request

@@ -1,5 +1,6 @@
-"""The test server's OpenAI Responses API (Codex's wire format) and the model relay CLI agents reach it through,
-spoken over real HTTP (TCP to the server, a unix socket to the relay)."""
+"""The test server's OpenAI Responses API (Codex's wire format) and the model relay CLI agents reach their
+model through (Codex's Responses API, Claude Code's Messages API), spoken over real HTTP (TCP to the server,
+a unix socket to the relay)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from cooperbench.agents.model_relay import FORWARDER_NAME, PERL_FORWARDER_NAME, STEP_LIMIT_CODE, ModelRelay
+from cooperbench.agents.model_relay import (
+    FORWARDER_NAME,
+    PERL_FORWARDER_NAME,
+    SANDBOX_SOCKET,
+    STEP_LIMIT_CODE,
+    ModelRelay,
+)
 from cooperbench.testing.llm_server import LLMTestServer, Usage, rate_limited, server_error, text, tool_call
 from cooperbench.testing.responses_api import broken_stream, chat_view, responses_requests, shell
 
@@ -123,6 +130,56 @@ def test_relay_adds_the_key_retries_429_streams_and_enforces_the_step_limit():
         assert len(server.requests) == 3  # the 429, then two answers; the third request was never forwarded
         assert relay.mounts()[0].target == "/run/cooperbench/model"
     assert not relay.socket_path.exists()
+
+
+def test_relay_for_the_messages_api_sends_only_the_host_credentials_streams_and_answers_in_anthropic_shape():
+    """Claude Code's relay: it sends a placeholder x-api-key, the host authenticates with a bearer token."""
+    body = {
+        "model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": "go"}],
+        "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],  # an agent turn, not a side request
+        "stream": True,
+    }
+
+    def post(relay: ModelRelay) -> http.client.HTTPResponse:
+        connection = _UnixConnection(str(relay.socket_path))
+        connection.request(
+            "POST",
+            "/v1/messages?beta=true",
+            body=json.dumps(body),
+            headers={"x-api-key": "placeholder", "content-type": "application/json"},
+        )
+        return connection.getresponse()
+
+    anthropic = {"drop_headers": ("X-Api-Key", "authorization"), "error_format": "anthropic"}
+    with (
+        LLMTestServer([rate_limited(retry_after=0), text("one")], api_key="sk-host") as server,
+        ModelRelay(server.url, headers={"authorization": "Bearer sk-host"}, rate_limit_retries=0, **anthropic) as relay,
+    ):
+        assert post(relay).status == 429  # not retried: the CLI retries itself
+        answer = post(relay)
+        assert answer.status == 200 and answer.getheader("Content-Type") == "text/event-stream"
+        assert answer.getheader("Connection") == "close"
+        events = [line for line in answer.read().decode().splitlines() if line.startswith("event: ")]
+        assert events[0] == "event: message_start" and events[-1] == "event: message_stop"
+        assert [r.path for r in server.requests] == ["/v1/messages?beta=true"] * 2
+        assert all("x-api-key" not in r.headers for r in server.requests)  # the placeholder was dropped
+        assert {r.headers["authorization"] for r in server.requests} == {"Bearer sk-host"}
+        assert f"{relay.mounts()[0].target}/{relay.socket_path.name}" == SANDBOX_SOCKET  # where the CLI is pointed
+
+    # An endpoint that refuses connections (a port bound, never listening): a 502 in Anthropic's shape,
+    # naming the endpoint without the credentials its URL holds.
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        with ModelRelay(f"http://user:secret@127.0.0.1:{port}/base?token=secret", **anthropic) as relay:
+            answer = post(relay)
+            error = json.loads(answer.read())
+    assert answer.status == 502 and error["type"] == "error" and error["error"]["type"] == "api_error"
+    message = error["error"]["message"]
+    assert f"http://127.0.0.1:{port}/base: ConnectionRefusedError" in message and "secret" not in message
+    with pytest.raises(ValueError, match="error_format"):
+        ModelRelay(server.url, error_format="gemini")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("interpreter", "forwarder"), [("python3", FORWARDER_NAME), ("perl", PERL_FORWARDER_NAME)])

@@ -137,9 +137,22 @@ class Settings:
     def get(self, section: str, name: str) -> Any:
         return (self.agent if section == "agent" else self.model)[name]
 
-    @property
-    def base_url(self) -> str:
-        return str(self.model["base_url"] or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL)
+    def endpoint(self) -> str:
+        """The model endpoint: ``model.base_url``, else ``ANTHROPIC_BASE_URL``, else Anthropic's API.
+
+        Raises:
+            ConfigError: the URL is not http(s) with a host (the message names where it came from).
+        """
+        if self.model["base_url"]:
+            url, source = str(self.model["base_url"]), "`model.base_url`"
+        elif os.environ.get("ANTHROPIC_BASE_URL"):
+            url, source = os.environ["ANTHROPIC_BASE_URL"], "ANTHROPIC_BASE_URL"
+        else:
+            return DEFAULT_BASE_URL
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _fail(f"{source} must be an http(s) URL with a host, got {url!r}")
+        return url
 
 
 def keys_table() -> str:

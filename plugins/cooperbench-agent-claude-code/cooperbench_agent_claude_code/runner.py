@@ -3,8 +3,10 @@
 The CLI binary (bundled in ``claude-agent-sdk``) is mounted read-only into the sandbox at
 :data:`CLI_DIR` and started there with ``-p --output-format stream-json --verbose`` and
 permissions bypassed, so its tools (Bash, Edit, Write, ...) act on the sandbox's repository
-and never on the host. Its model requests go through a :class:`~.relay.ModelRelay` (the key
-stays on the host); its messages through the harness's messaging endpoint (``coop-msg``).
+and never on the host. Its model requests go through the harness's
+:class:`~cooperbench.agents.model_relay.ModelRelay`, which the CLI reaches over its unix socket
+(``ANTHROPIC_UNIX_SOCKET``) and which adds the key on the host; its messages through the
+harness's messaging endpoint (``coop-msg``).
 The patch is the sandbox's working tree diff against the base commit.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cooperbench.agents import AgentResult
+from cooperbench.agents.model_relay import SANDBOX_SOCKET, ModelRelay
 from cooperbench.backends.base import REPO_DIR, Mount
 from cooperbench.errors import ConfigError, InfraError
 from cooperbench.git_collab import GitConnector
@@ -26,7 +29,6 @@ from cooperbench.io import write_json_atomic
 from cooperbench.patches import base_commit, working_tree_patch
 from cooperbench_agent_claude_code.config import Settings, credentials, parse_config
 from cooperbench_agent_claude_code.prompt import system_prompt, task_prompt
-from cooperbench_agent_claude_code.relay import PLACEHOLDER_KEY, SANDBOX_SOCKET, ModelRelay
 from cooperbench_agent_claude_code.stream import Outcome, parse_stream, price
 
 __all__ = ["CLI_DIR", "ClaudeCodeRunner", "find_cli"]
@@ -35,6 +37,8 @@ CLI_DIR = "/run/cooperbench/claude-code"
 """Where the CLI's folder is mounted in the sandbox (read-only)."""
 WORK_DIR = "/tmp/cooperbench-claude-code"
 """The CLI's scratch space in the sandbox: its configuration, the prompts, its output."""
+PLACEHOLDER_KEY = "cooperbench-relay-holds-the-key"
+"""What the CLI in the sandbox is given as its key; the relay drops it and sends the real one."""
 
 
 def find_cli(settings: Settings | None = None) -> Path:
@@ -87,10 +91,12 @@ class ClaudeCodeRunner:
         """Check the configuration, the model key and the CLI binary before any sandbox starts.
 
         Raises:
-            ConfigError: an unknown key or bad value, no ``ANTHROPIC_API_KEY`` (nor
+            ConfigError: an unknown key or bad value, an endpoint that is no http(s) URL
+                (``model.base_url``, ``ANTHROPIC_BASE_URL``), no ``ANTHROPIC_API_KEY`` (nor
                 ``ANTHROPIC_AUTH_TOKEN``), or no CLI binary; the message names what to set.
         """
         settings = parse_config(config)
+        settings.endpoint()  # it may come from ANTHROPIC_BASE_URL, which parse_config does not read
         credentials()
         find_cli(settings)
 
@@ -132,7 +138,15 @@ class ClaudeCodeRunner:
         model = _model(model_name)
         log = _Log(log_dir, agent_id)
         log.write(f"claude_code agent {agent_id}: model={model} image={image} cli={cli.parent.name}/{cli.name}")
-        relay = ModelRelay(settings.base_url, headers, timeout=float(settings.model["request_timeout"]) + 30)
+        relay = ModelRelay(
+            settings.endpoint(),
+            headers=headers,
+            # the placeholder the CLI sends, whichever of the two the host's credentials replace
+            drop_headers=("x-api-key", "authorization"),
+            error_format="anthropic",
+            timeout=float(settings.model["request_timeout"]) + 30,
+            rate_limit_retries=0,  # the CLI retries rate limits itself, bounded by model.max_retries
+        )
         env = None
         outcome = Outcome()
         try:

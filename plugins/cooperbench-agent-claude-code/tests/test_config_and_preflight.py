@@ -43,6 +43,18 @@ def test_preflight_names_the_missing_key_variable_and_a_missing_binary(monkeypat
         ClaudeCodeRunner.preflight("claude-sonnet-4-5", {"agent": {"cli_path": str(tmp_path / "nope")}})
 
 
+def test_preflight_names_an_endpoint_that_is_no_http_url(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "unix:///tmp/proxy.sock")
+    with pytest.raises(ConfigError, match=r"ANTHROPIC_BASE_URL must be an http\(s\) URL with a host, got 'unix://"):
+        ClaudeCodeRunner.preflight("claude-sonnet-4-5", {})
+    with pytest.raises(ConfigError, match=r"`model\.base_url` must be an http\(s\) URL with a host, got 'http:///v1'"):
+        ClaudeCodeRunner.preflight("claude-sonnet-4-5", {"model": {"base_url": "http:///v1"}})
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:4000")
+    assert parse_config({}).endpoint() == "http://127.0.0.1:4000"
+    assert parse_config({"model": {"base_url": "https://proxy.example"}}).endpoint() == "https://proxy.example"
+
+
 def test_docs_page_holds_the_generated_table_of_every_config_key():
     page = (REPO_ROOT / "docs" / "agents" / "claude-code.md").read_text()
     assert keys_table() in page, "paste cooperbench_agent_claude_code.config.keys_table() into the page"
