@@ -192,6 +192,30 @@ def test_python_task_has_a_venv_that_pip_installs_into(
     assert _mount_types(sandbox.root) == [] and not sandbox.root.exists(), "cleanup detaches and deletes the workspace"
 
 
+def test_a_cache_reached_through_a_symlink_is_unmounted_and_its_run_reused(tmp_path: Path, example_task: Task) -> None:
+    # /proc/self/mountinfo names mounts by their real path: a cache whose path holds a symlink
+    # (~/.cache linked to another disk) once left every overlay mounted and its directory behind,
+    # and the run's next sandbox failed ("cannot create the run directory: Directory not empty").
+    real = tmp_path / "real-cache"
+    real.mkdir()
+    (tmp_path / "linked-cache").symlink_to(real)
+    linked = LocalBackend(cache_dir=tmp_path / "linked-cache")
+    image = linked.resolve_image(example_task)
+    run = RunLabels("symlinked-cache")
+    try:
+        for _ in range(2):
+            box = linked.create_sandbox(image, run=run, purpose="eval")
+            if os.geteuid() == 0:  # as root (as CI runs) the workspace is an overlay mount
+                assert _mount_types(real / "runs") == ["overlay"]
+            assert box.exec("git status --porcelain").returncode == 0
+            box.cleanup()
+            assert _mount_types(real / "runs") == [], "cleanup detaches the workspace mount"
+            assert not box.root.exists(), "cleanup deletes the sandbox"
+        assert list((real / "runs").iterdir()) == [], "the run's directory goes with its last sandbox"
+    finally:
+        linked.cleanup()
+
+
 def test_setup_sh_is_used_without_a_bundle_and_honours_insteadof_mirrors(
     tmp_path: Path, host_dir: Path, example_task: Task, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -105,7 +105,12 @@ def create_workspace(template_workspace: Path, shared: Path | None, root: Path, 
 
 
 def mounts_under(path: Path) -> list[str]:
-    """Mount points at or below ``path`` in this process's mount namespace, deepest first."""
+    """Mount points at or below ``path`` in this process's mount namespace, deepest first.
+
+    The table names mounts by their real path, so ``path`` is resolved first: a cache reached
+    through a symlink (``~/.cache`` linked to another disk) must still find its workspaces.
+    """
+    path = Path(os.path.realpath(path))
     prefix = str(path).rstrip("/") + "/"
     found = []
     try:
