@@ -48,13 +48,29 @@ def base_commit(env: _Executes, *, cwd: str = "/workspace/repo") -> str:
     """The commit the sandbox's repository starts at (``HEAD`` before the agent acts).
 
     Raises:
-        SandboxError: the repository has no commit (the image is not a task image).
+        SandboxError: the repository has no commit (the image is not a task image), or git
+            failed; the message has git's exit status and its output (stdout and stderr).
     """
-    out = env.execute(f"git -C {shlex.quote(cwd)} rev-parse HEAD", timeout=30)
-    sha = str(out.get("output", "")).strip()
-    if out.get("returncode") != 0 or len(sha) != 40:
-        raise SandboxError(f"cannot read the base commit of {cwd} in the sandbox: {sha[-500:]}")
-    return sha
+    command = f"git -C {shlex.quote(cwd)} rev-parse HEAD"
+    out = env.execute(command, timeout=_REV_PARSE_TIMEOUT)
+    output = str(out.get("output", ""))
+    status = out.get("returncode")
+    lines = output.strip().splitlines()
+    # stderr comes interleaved with stdout: a warning of git's may precede the id, which is the last line.
+    if status == 0 and lines and _COMMIT_ID.fullmatch(lines[-1].strip()):
+        return lines[-1].strip()
+    if out.get("timed_out"):
+        how = f"did not finish within {_REV_PARSE_TIMEOUT} s"
+    elif status == 0:
+        how = "exited with status 0 but printed no commit id"
+    else:
+        how = f"exited with status {status}"
+    said = f"its output: {output.strip()[-500:]}" if output.strip() else "it printed nothing"
+    raise SandboxError(f"cannot read the base commit of {cwd} in the sandbox: `{command}` {how}; {said}")
+
+
+_REV_PARSE_TIMEOUT = 30
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1, or SHA-256 for a repository that uses it
 
 
 # Git switches that make the diff the same whatever the sandbox's git configuration says

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,59 @@ def test_a_sandboxs_network_unmounts_nothing_on_the_host(tmp_path: Path) -> None
     network_up, still_mounted = done.stdout.split()
     assert network_up == "True", "slirp4netns brought the sandbox's network up"
     assert still_mounted == "True", "starting slirp4netns unmounted a mount of the namespace it was started from"
+
+
+# The whole life of a local sandbox in a private mount namespace of its own: its template built
+# (bwrap binding the host's directories recursively), its workspace overlay mounted, its network
+# up (slirp4netns), commands run (bwrap), then everything removed (the overlay detached). None of
+# it may unmount, or mount, anything below a shared mount it does not own: Docker's containers
+# and builds live below such a mount (/var/lib/docker), and the harness runs beside them.
+_LIFECYCLE_PROBE = """
+import json, subprocess, sys
+from pathlib import Path
+from cooperbench.backends.base import RunLabels
+from cooperbench.backends.local import LocalBackend
+from cooperbench.backends.local._workspace import mounts_under
+from cooperbench.testing.conformance import default_task
+shared, cache = Path(sys.argv[1]), Path(sys.argv[2])
+subprocess.run(["mount", "-t", "tmpfs", "cb-shared", str(shared)], check=True)
+subprocess.run(["mount", "--make-shared", str(shared)], check=True)
+for name in ("container-1", "container-2"):
+    (shared / name).mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", f"cb-{name}", str(shared / name)], check=True)
+before = mounts_under(shared)
+backend = LocalBackend(cache_dir=cache)
+box = backend.create_sandbox(backend.resolve_image(default_task()), run=RunLabels("mounts"))
+try:
+    overlay = bool(mounts_under(box.root))
+    ran = box.exec("echo changed > README.md && git status --porcelain && ip -br link").output
+    during = mounts_under(shared)
+finally:
+    box.cleanup()
+    backend.cleanup()
+print(json.dumps({"before": before, "during": during, "after": mounts_under(shared), "overlay": overlay, "ran": ran}))
+"""
+
+
+def test_a_local_sandboxs_whole_life_leaves_the_hosts_shared_mounts_alone(tmp_path: Path) -> None:
+    """Mounts below a shared mount (as Docker's containers are, below /var/lib/docker) are untouched by a sandbox."""
+    # Below /var, as Docker's are: a template build binds /var recursively (the host's /tmp it does not).
+    shared = Path(tempfile.mkdtemp(prefix="cooperbench-shared-", dir="/var/tmp"))
+    argv = ["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-c", _LIFECYCLE_PROBE]
+    argv += [str(shared), str(tmp_path / "cache")]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    finally:
+        shared.rmdir()  # the mounts on it went with the probe's namespace
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip(f"mount namespaces and tmpfs mounts need root (overlay workspaces do too): {done.stderr}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["overlay"], "the sandbox's workspace was an overlay mount (the mount this test is about)"
+    assert "M README.md" in seen["ran"] and "tap0" in seen["ran"], seen["ran"]
+    containers = [str(shared / "container-1"), str(shared / "container-2")]
+    for moment in ("before", "during", "after"):
+        assert sorted(seen[moment]) == sorted([str(shared), *containers]), f"mounts below the shared one {moment}"
 
 
 def test_pip_download_from_the_package_index_works_in_a_default_sandbox(tmp_path: Path, example_task: Task) -> None:
