@@ -15,6 +15,7 @@ from cooperbench.agents.mini_swe_agent.connectors.messaging import MessagingConn
 from cooperbench.agents.mini_swe_agent.environments.local import LocalEnvironment
 from cooperbench.agents.registry import register
 from cooperbench.backends.environment import SandboxEnvironment
+from cooperbench.errors import SandboxError
 from cooperbench.patches import base_commit, working_tree_patch
 
 
@@ -102,6 +103,9 @@ class _SlowToRemove:
     def __init__(self, folder: str) -> None:
         self.folder = folder
 
+    def exec(self, command, **kwargs):
+        raise SandboxError("a stand-in for a slow backend's sandbox: it runs nothing")  # as a sandbox that is gone
+
     def cleanup(self) -> None:
         open(os.path.join(self.folder, "cleanup_started"), "w").close()
         deadline = time.monotonic() + 120
@@ -109,16 +113,52 @@ class _SlowToRemove:
             time.sleep(0.05)
 
 
+def _mark(name: str, text: str = "") -> None:
+    """Tell the test (CB_TEST_MARKERS: its folder) how far the agent got; written whole, then renamed."""
+    path = os.path.join(os.environ["CB_TEST_MARKERS"], name)
+    with open(path + ".tmp", "w") as fh:
+        fh.write(text)
+    os.replace(path + ".tmp", path)
+
+
 @register("t_slow_cleanup")
 class SlowCleanupAgent:
-    """Holds a real sandbox whose removal comes after a slow one (CB_TEST_MARKERS: the test's folder), then hangs."""
+    """Holds a real sandbox whose removal comes after a slow one (CB_TEST_MARKERS: the test's folder), then hangs.
+
+    Marks ``sandbox_tracked`` (holding the sandbox's id) once the sandbox is the run's to remove: a
+    signal from then on finds it still there while the slow removal goes on.
+    """
 
     def run(self, task, image, **kwargs):
         from cooperbench.backends._context import current_tracker
 
         current_tracker().add(_SlowToRemove(os.environ["CB_TEST_MARKERS"]))
         env = LocalEnvironment(image=image, cwd="/workspace/repo")
+        _mark("sandbox_tracked", env.sandbox.id)
         env.execute("sleep 3600", timeout=7200)
+        return AgentResult(status="Submitted", patch="", steps=1)
+
+
+@register("t_late_sandbox")
+class LateSandboxAgent:
+    """Creates its sandbox only after the run's shutdown has begun (its tracker closed), as a slow start would.
+
+    The shutdown waits on a slow removal (CB_TEST_MARKERS: the test's folder); the late sandbox is
+    removed as soon as it exists, and ``late_sandbox_removed`` (holding its id) says so.
+    """
+
+    def run(self, task, image, **kwargs):
+        from cooperbench.backends._context import current_tracker
+
+        tracker = current_tracker()
+        tracker.add(_SlowToRemove(os.environ["CB_TEST_MARKERS"]))
+        _mark("agent_started")
+        deadline = time.monotonic() + 120
+        while not tracker.closed and time.monotonic() < deadline:
+            time.sleep(0.02)
+        env = LocalEnvironment(image=image, cwd="/workspace/repo")
+        _mark("late_sandbox_removed" if not env.sandbox.root.exists() else "late_sandbox_kept", env.sandbox.id)
+        env.execute("sleep 3600", timeout=7200)  # fails at once: its sandbox is gone
         return AgentResult(status="Submitted", patch="", steps=1)
 
 

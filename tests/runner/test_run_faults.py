@@ -10,10 +10,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from cooperbench.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "examples" / "dataset"
@@ -24,12 +25,37 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(HERE), "COOPERBENCH_EXTERNAL_AGENTS": "cb_test_agents", **extra}
 
 
-def _wait_for(condition, what: str, limit: float = 120.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit:.0f}s waiting for {what}")
-        time.sleep(0.05)
+def _start_interruptible_run(tmp_path: Path, run_name: str, agent: str) -> tuple[subprocess.Popen, Path, Path]:
+    """A `cooperbench run` of one solo pair with ``agent``; returns the process, its markers folder, its output."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    out = tmp_path / "out.txt"
+    command = [sys.executable, "-m", "cooperbench", "run", "-n", run_name, "-a", agent, "--setting", "solo"]
+    command += ["--dataset-dir", str(DATASET), "--log-dir", str(tmp_path / "logs"), "-r", "textkit_task", "-f", "1,2"]
+    with out.open("w") as sink:
+        proc = subprocess.Popen(command, env=_env(CB_TEST_MARKERS=str(markers)), stdout=sink, stderr=subprocess.STDOUT)
+    return proc, markers, out
+
+
+def _second_answer(out: Path) -> str:
+    """What the process printed after the second signal's notice."""
+    _, _, after = out.read_text().partition(" received again: ")
+    return after
+
+
+def _end_and_list_leftovers(proc: subprocess.Popen, backend, run_name: str) -> list[str]:
+    """What the run left once its process ended (killed when a step of the test failed); then removed."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    left = backend.resources(run_name)
+    backend.cleanup(run_name=run_name)  # never leave anything for the next test, even when failing
+    return left
+
+
+def _wait_for_marker(proc: subprocess.Popen, path: Path, what: str) -> None:
+    wait_for(lambda: proc.poll() is not None or path.exists(), what)
+    assert proc.poll() is None, f"the run ended before {what}"
 
 
 @pytest.mark.parametrize("first", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
@@ -37,41 +63,64 @@ def test_sigterm_and_sighup_shut_down_like_ctrl_c_and_a_second_signal_is_never_s
     from cooperbench.backends.local.backend import LocalBackend
 
     run_name = f"signal-{first.name.lower()}-{os.getpid()}"
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    out = tmp_path / "out.txt"
-    command = [sys.executable, "-m", "cooperbench", "run", "-n", run_name, "-a", "t_slow_cleanup", "--setting", "solo"]
-    command += ["--dataset-dir", str(DATASET), "--log-dir", str(tmp_path / "logs"), "-r", "textkit_task", "-f", "1,2"]
     backend = LocalBackend()
-    with out.open("w") as sink:
-        proc = subprocess.Popen(command, env=_env(CB_TEST_MARKERS=str(markers)), stdout=sink, stderr=subprocess.STDOUT)
+    proc, markers, out = _start_interruptible_run(tmp_path, run_name, "t_slow_cleanup")
     try:
-        _wait_for(lambda: proc.poll() is not None or any("sandbox process" in r for r in backend.resources(run_name)),
-                  "the agent's sandbox command")  # fmt: skip
-        assert proc.poll() is None, out.read_text()
+        # The agent's sandbox is tracked (a run's processes show up while a sandbox is still being made,
+        # before it is tracked: a signal then finds no sandbox to list, see the late-sandbox test below).
+        _wait_for_marker(proc, markers / "sandbox_tracked", "the agent's sandbox was made")
+        sandbox_id = (markers / "sandbox_tracked").read_text()
         proc.send_signal(first)
-        _wait_for(lambda: (markers / "cleanup_started").exists(), "the run's cleanup")
+        _wait_for_marker(proc, markers / "cleanup_started", "the run's cleanup")
         proc.send_signal(signal.SIGTERM)  # during the cleanup: said, and the cleanup goes on
-        listing = f"`cooperbench cleanup --run {run_name}` would remove"  # now: <each resource>, or nothing
-        _wait_for(lambda: listing in out.read_text().split("received again", 1)[-1], "the second signal's answer")
+        wait_for(lambda: "run directory" in _second_answer(out), "the second signal's listing")
+        listing = _second_answer(out)
         (markers / "cleanup_release").touch()
         proc.wait(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        left = backend.resources(run_name)
-        backend.cleanup(run_name=run_name)
+        left = _end_and_list_leftovers(proc, backend, run_name)
     text = out.read_text()
     assert proc.returncode == 128 + first.value, text
     assert f"{first.name} received: stopping run {run_name}" in text
     assert f"SIGTERM received again: cleanup of run '{run_name}' is still in progress" in text
-    assert f"`cooperbench cleanup --run {run_name}` would remove" in text
+    assert f"`cooperbench cleanup --run {run_name}` would remove now:\n" in listing, text
+    assert f": sandbox {sandbox_id} at " in listing, text  # the agent's sandbox, still there during the cleanup
+    assert "would remove nothing" not in text, text
     assert "Interrupted" in text and "run the same command again to resume" in text and "Traceback" not in text
     assert left == [], left
     assert list((tmp_path / "logs" / run_name).rglob("result.json")) == []  # the unfinished pair is not done
     summary = json.loads((tmp_path / "logs" / run_name / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["interrupted_by"] == first.name
+
+
+def test_a_sandbox_made_after_ctrl_c_is_removed_at_once_and_a_second_ctrl_c_says_nothing_is_left(tmp_path):
+    from cooperbench.backends.local.backend import LocalBackend
+
+    run_name = f"signal-late-{os.getpid()}"
+    backend = LocalBackend()
+    proc, markers, out = _start_interruptible_run(tmp_path, run_name, "t_late_sandbox")
+    try:
+        _wait_for_marker(proc, markers / "agent_started", "the agent's start")
+        proc.send_signal(signal.SIGINT)
+        _wait_for_marker(proc, markers / "cleanup_started", "the run's cleanup")
+        # The agent makes its sandbox now: the run's shutdown has begun, so the sandbox goes as soon as it exists.
+        wait_for(lambda: proc.poll() is not None or any(markers.glob("late_sandbox_*")), "the late sandbox")
+        assert (markers / "late_sandbox_removed").exists(), sorted(p.name for p in markers.iterdir())
+        late_id = (markers / "late_sandbox_removed").read_text()
+        assert backend.resources(run_name) == []
+        proc.send_signal(signal.SIGINT)  # a second Ctrl-C during the cleanup
+        wait_for(lambda: "would remove" in _second_answer(out), "the second signal's listing")
+        (markers / "cleanup_release").touch()
+        proc.wait(timeout=120)
+    finally:
+        left = _end_and_list_leftovers(proc, backend, run_name)
+    text = out.read_text()
+    assert proc.returncode == 130, text
+    assert f"SIGINT received again: cleanup of run '{run_name}' is still in progress" in text
+    assert f"`cooperbench cleanup --run {run_name}` would remove nothing: the run holds nothing more" in text, text
+    assert "would remove now:" not in text and late_id not in text, text
+    assert "Interrupted" in text and "Traceback" not in text
+    assert left == [], left
 
 
 def _cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, umask: int | None = None):
@@ -129,7 +178,7 @@ def test_one_writer_per_run_name_and_a_resume_with_other_options_is_refused(tmp_
         from cooperbench.backends.local.backend import LocalBackend
 
         backend = LocalBackend()
-        _wait_for(lambda: holder.poll() is not None or any("sandbox process" in r for r in backend.resources("one")),
+        wait_for(lambda: holder.poll() is not None or any("sandbox process" in r for r in backend.resources("one")),
                   "the first run's sandbox")  # fmt: skip
         assert holder.poll() is None
         second = _cli("run", "-a", "t_hanger", "--force", *common)

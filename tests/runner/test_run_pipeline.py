@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cooperbench.runner import run
+from cooperbench.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "examples" / "dataset"
@@ -261,45 +262,27 @@ def test_kill_9_mid_run_then_rerun_finishes_without_corrupt_files(tmp_path):
 
 def test_ctrl_c_cleans_sandboxes_and_marks_no_partial_pair_done(tmp_path):
     logs = tmp_path / "logs"
+    run_name = f"ctrlc-{os.getpid()}"
+    processes = f"/{run_name}--"  # in the run directory's path: this run's sandboxes, not another test's
     env = {**os.environ, "PYTHONPATH": str(HERE), "COOPERBENCH_EXTERNAL_AGENTS": "cb_test_agents"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cooperbench",
-            "run",
-            "-n",
-            "ctrlc_run",
-            "--agent",
-            "t_hanger",
-            "--setting",
-            "solo",
-            "--dataset-dir",
-            str(DATASET),
-            "--log-dir",
-            str(logs),
-            "-r",
-            "textkit_task",
-            "-c",
-            "2",
-            "--no-auto-eval",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(_bwrap_processes_of("ctrlc_run")) < 2:
-        time.sleep(0.1)
-    assert len(_bwrap_processes_of("ctrlc_run")) >= 2, "the hanging agents never started their sandboxes"
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    command = [sys.executable, "-m", "cooperbench", "run", "-n", run_name, "--agent", "t_hanger", "--setting", "solo"]
+    command += ["--dataset-dir", str(DATASET), "--log-dir", str(logs), "-r", "textkit_task", "-c", "2"]
+    command += ["--no-auto-eval"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: proc.poll() is not None or len(_bwrap_processes_of(processes)) >= 2, "the agents' sandboxes")
+        assert proc.poll() is None, "the run ended before the hanging agents started their sandboxes"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, out
     assert "Interrupted" in out and "run the same command again to resume" in out
-    assert list((logs / "ctrlc_run").rglob("result.json")) == []
-    time.sleep(0.5)
-    assert _bwrap_processes_of("ctrlc_run") == []
+    assert list((logs / run_name).rglob("result.json")) == []
+    # Killed (SIGKILL) with their sandboxes, they take a moment to be gone: a live one stays and fails this.
+    wait_for(lambda: _bwrap_processes_of(processes) == [], "the killed sandboxes' processes to be gone")
 
 
 def test_a_task_whose_image_cannot_be_built_is_infra_error_and_the_others_run(tmp_path):
