@@ -215,6 +215,18 @@ def scrub_version() -> str:
     return hashlib.sha256(json.dumps(_scrub_argv()).encode()).hexdigest()[:16]
 
 
+def registry_digest(name: str, digests: list[str]) -> str | None:
+    """The registry digest (``repository@sha256:...``) of ``name``'s own repository among an image's.
+
+    One image id can carry digests of several repositories (the same content pushed to or pulled
+    from several registries); the one that says where ``name`` came from is its repository's.
+    """
+    last = name.rsplit("/", 1)[-1]
+    repository = name[: len(name) - len(last)] + last.split("@", 1)[0].split(":", 1)[0]
+    own = [d for d in digests if d.split("@", 1)[0] == repository]
+    return own[0] if own else (digests[0] if digests else None)
+
+
 def ensure_history_cut(client: DockerClient, name: str, *, timeout: float, base_url: str | None) -> None:
     """Make ``name`` an image whose ``/workspace/repo`` holds the base commit (HEAD) and its ancestors only.
 
@@ -247,7 +259,7 @@ def ensure_history_cut(client: DockerClient, name: str, *, timeout: float, base_
     cut_labels = {
         LABEL_HISTORY_CUT: version,
         LABEL_CUT_FROM: str(source["Id"]),
-        LABEL_CUT_FROM_DIGEST: str(digests[0]) if digests else "",
+        LABEL_CUT_FROM_DIGEST: registry_digest(name, digests) or "",
     }
     lines_out: list[str] = []
     with docker_errors(f"cutting the repository history of image {name}", base_url):
@@ -286,10 +298,13 @@ def image_provenance(client: DockerClient, name: str) -> dict[str, Any]:
     """What an image is: its id, registry digests, and what its history cut was made from."""
     image = client.api.inspect_image(name)
     labels = (image.get("Config") or {}).get("Labels") or {}
+    digests = list(image.get("RepoDigests") or [])
     return {
         "image": name,
         "id": image.get("Id"),
-        "repo_digests": list(image.get("RepoDigests") or []),
+        # where ``name`` came from: the digest its history cut was made from, else its repository's
+        "registry_digest": labels.get(LABEL_CUT_FROM_DIGEST) or registry_digest(name, digests),
+        "repo_digests": digests,
         "history_cut_from": labels.get(LABEL_CUT_FROM),
         "history_cut_from_digest": labels.get(LABEL_CUT_FROM_DIGEST) or None,
         "task_hash": labels.get(LABEL_TASK_HASH) or None,

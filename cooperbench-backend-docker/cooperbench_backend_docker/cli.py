@@ -162,7 +162,7 @@ def _progress(console: Console) -> Any:
 def _report(console: Console, backend: DockerBackend, name: str, verb: str, seconds: float) -> None:
     info = backend.client.api.inspect_image(name)
     provenance = backend.image_provenance(name)
-    digest = provenance["history_cut_from_digest"] or (provenance["repo_digests"] or [None])[0]
+    digest = provenance["registry_digest"]
     where = f", from {digest}" if digest else ""
     console.print(f"{name}: {verb} in {seconds:.1f}s, {_size(info.get('Size') or 0)}{where}")
 
@@ -358,7 +358,7 @@ def list_command(
             "source": "built" if built_from else "pulled or loaded",
             "up_to_date": None if not built_from else built_from == selected.content_hash,
             "history_cut": bool(labels.get(LABEL_HISTORY_CUT)),
-            "digest": provenance["history_cut_from_digest"] or (provenance["repo_digests"] or [None])[0],
+            "digest": provenance["registry_digest"],
         }
         rows.append(row)
     usage = _disk_usage(backend, [r["image"] for r in rows])

@@ -71,7 +71,7 @@ def test_pull_fetches_the_selected_tasks_images_with_their_digests(published: st
         pulled = cli("images", "pull", "--dataset-dir", str(DATASET), "--image-prefix", published, "-r", "textkit_task")
         assert pulled.returncode == 0, pulled.stdout + pulled.stderr
         provenance = backend.image_provenance(textkit)
-        digest = provenance["history_cut_from_digest"] or provenance["repo_digests"][0]
+        digest = provenance["registry_digest"]
         assert digest.startswith(f"{published}textkit@sha256:"), provenance
         assert f"{textkit}: pulled in" in pulled.stdout and digest in pulled.stdout and "MB" in pulled.stdout
         assert "1 image(s) present" in pulled.stdout
@@ -88,6 +88,31 @@ def test_pull_fetches_the_selected_tasks_images_with_their_digests(published: st
         assert "1 of 2 image(s) present (1 missing)" in table.stdout and "on disk" in table.stdout
     finally:
         _remove(backend, textkit)
+
+
+def test_pull_names_the_digest_of_the_registry_pulled_from_when_the_image_is_in_two(
+    published: str, task_images: dict[str, str], example_tasks, tmp_path: Path
+):
+    """The same image id pushed to a second registry carries both digests; pull names its own."""
+    backend = DockerBackend(pull=False)
+    textkit_task = next(t for t in example_tasks if t.repo == "textkit_task")
+    textkit = textkit_task.image_name(published)
+    with LocalRegistry(tmp_path / "second") as second:
+        elsewhere = textkit_task.image_name(f"{second.address}/cbtest-other-")
+        repository, _, tag = elsewhere.rpartition(":")
+        backend.client.api.tag(task_images[textkit_task.key], repository, tag)
+        try:
+            for message in backend.client.api.push(repository, tag=tag, stream=True, decode=True):
+                assert "error" not in message, message
+            selected = ("--dataset-dir", str(DATASET), "--image-prefix", published, "-r", "textkit_task")
+            pulled = cli("images", "pull", *selected)
+            assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+            provenance = backend.image_provenance(textkit)
+            assert provenance["registry_digest"].startswith(f"{published}textkit@sha256:"), provenance
+            assert f"from {provenance['registry_digest']}" in pulled.stdout
+        finally:
+            _remove(backend, elsewhere)
+            _remove(backend, textkit)
 
 
 def test_prune_removes_only_images_of_tasks_not_selected(published: str, example_tasks):
@@ -184,7 +209,7 @@ def test_a_run_records_the_digest_of_each_image_in_config_json(published: str, t
         provenance = json.loads((logs / run_name / "config.json").read_text())["provenance"]
         ((name, details),) = provenance["image_details"].items()
         assert name == "akhatua/cooperbench-textkit:task1", "keyed by the name agents are given"
-        digest = details["history_cut_from_digest"] or details["repo_digests"][0]
+        digest = details["registry_digest"]
         assert digest.startswith(f"{published}textkit@sha256:"), details
         assert details["id"].startswith("sha256:")
         assert backend.resources(run_name) == []
