@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
+import docker.utils
 
 from cooperbench.backends.base import REPO_DIR
 from cooperbench.errors import SandboxError
@@ -221,8 +222,7 @@ def registry_digest(name: str, digests: list[str]) -> str | None:
     One image id can carry digests of several repositories (the same content pushed to or pulled
     from several registries); the one that says where ``name`` came from is its repository's.
     """
-    last = name.rsplit("/", 1)[-1]
-    repository = name[: len(name) - len(last)] + last.split("@", 1)[0].split(":", 1)[0]
+    repository, _ = docker.utils.parse_repository_tag(name)
     own = [d for d in digests if d.split("@", 1)[0] == repository]
     return own[0] if own else (digests[0] if digests else None)
 

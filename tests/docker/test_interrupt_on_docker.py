@@ -14,10 +14,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from cooperbench.testing.waiting import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -60,14 +61,6 @@ def base_image() -> str:
     return image
 
 
-def _wait_for(condition, what: str, limit: float = 240.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit:.0f}s waiting for {what}")
-        time.sleep(0.2)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_or_sigterm_with_git_leaves_no_container_or_network(tmp_path: Path, base_image: str, signum):
     from cooperbench_backend_docker.backend import DockerBackend
@@ -96,7 +89,7 @@ def test_ctrl_c_or_sigterm_with_git_leaves_no_container_or_network(tmp_path: Pat
             kinds = sorted(c["Labels"].get("cooperbench.kind") for c in running)
             return kinds == ["git-server"] * 6 + ["sandbox"] * 12
 
-        _wait_for(pair_is_working, "the pairs' agent sandboxes and git servers")
+        wait_for(pair_is_working, "the pairs' agent sandboxes and git servers", limit=240, interval=0.2)
         # 18 containers, the run's network and each git server's.
         assert len(backend.resources(run_name)) == 18 + 1 + 6
         proc.send_signal(signum)  # SIGTERM: what `timeout`, CI runners and `docker stop` send
